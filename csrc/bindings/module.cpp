@@ -1,0 +1,271 @@
+// The only C++ that knows about Python: argument checks ("expected ..., got ..."), array conversion, GIL
+// release. No decoding logic lives here.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstring>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/thread_pool.h"
+#include "decode/decode.h"
+#include "group/lsap.h"
+#include "group/munkres.h"
+#include "nms/nms.h"
+#include "refine/refine.h"
+#if defined(HRDECODE_WITH_CUDA)
+#include "cuda/device.h"
+#endif
+
+namespace py = pybind11;
+using namespace hrd;
+
+namespace {
+
+std::string shape_str(const py::array& a) {
+  std::ostringstream os;
+  os << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) os << (i ? ", " : "") << a.shape(i);
+  os << (a.ndim() == 1 ? ",)" : ")");
+  return os.str();
+}
+
+// A C-contiguous array of dtype T with the given ndim; anything else is a caller bug in the Python layer.
+template <typename T>
+void check_array(const py::array& a, const char* name, int ndim) {
+  if (!py::isinstance<py::array_t<T>>(a) || !(a.flags() & py::array::c_style))
+    throw py::type_error(std::string(name) + ": expected a C-contiguous " + py::str(py::dtype::of<T>()).cast<std::string>() +
+                         " array, got dtype " + py::str(a.dtype()).cast<std::string>());
+  if (a.ndim() != ndim)
+    throw py::value_error(std::string(name) + ": expected " + std::to_string(ndim) + " dimensions, got shape " +
+                          shape_str(a));
+}
+
+py::dict times_dict(const StageTimes& t) {
+  py::dict d;
+  d["candidates_ms"] = t.candidates_ms;
+  d["group_ms"] = t.group_ms;
+  d["adjust_ms"] = t.adjust_ms;
+  d["refine_ms"] = t.refine_ms;
+  d["total_ms"] = t.total_ms;
+  d["refine_tiles_ms"] = t.refine_tiles_ms;
+  d["refine_searches"] = t.refine_searches;
+  d["refine_pixels"] = t.refine_pixels;
+  return d;
+}
+
+// heat: NxKxHxW, tags: NxKxHxWxL (float32, C-contiguous). Returns [(keypoints PxKx3, scores P, times)].
+py::list decode_batch(const py::array& heat, const py::array& tags, const DecodeParams& prm, int threads) {
+  check_array<float>(heat, "heatmaps", 4);
+  check_array<float>(tags, "tags", 5);
+  const int N = int(heat.shape(0)), K = int(heat.shape(1)), H = int(heat.shape(2)), W = int(heat.shape(3));
+  const int L = int(tags.shape(4));
+  if (tags.shape(0) != N || tags.shape(1) != K || tags.shape(2) != H || tags.shape(3) != W)
+    throw py::value_error("tags: expected shape (N, K, H, W, L) matching heatmaps " + shape_str(heat) + ", got " +
+                          shape_str(tags));
+  if (int(prm.joint_order.size()) != K)
+    throw py::value_error("joint_order: expected " + std::to_string(K) + " entries, got " +
+                          std::to_string(prm.joint_order.size()));
+  if (prm.max_people < 1 || prm.nms_kernel < 1 || prm.nms_kernel % 2 == 0 || prm.tile < 1)
+    throw py::value_error("invalid decode parameters");
+  const float* hp = static_cast<const float*>(heat.data());
+  const float* tp = static_cast<const float*>(tags.data());
+  const int64_t hs = int64_t(K) * H * W, ts = hs * L;
+  std::vector<DecodeOutput> outs(N);
+  std::vector<int> status(N, 0);
+  {
+    py::gil_scoped_release release;
+    parallel_for(N, threads, [&](int i) {
+      thread_local DecodeScratch scratch;
+      try {
+        status[i] = decode_image(prm, hp + i * hs, tp + i * ts, K, H, W, L, scratch, outs[i]);
+      } catch (const std::bad_alloc&) {
+        status[i] = -100;
+      }
+    });
+  }
+  py::list result;
+  for (int i = 0; i < N; ++i) {
+    if (status[i] == -100) throw std::bad_alloc();
+    if (status[i] != 0)
+      throw std::runtime_error("hrdecode: the assignment solver failed on image " + std::to_string(i) +
+                               " (status " + std::to_string(status[i]) + ")");
+    const DecodeOutput& o = outs[i];
+    py::array_t<float> kp({py::ssize_t(o.P), py::ssize_t(K), py::ssize_t(3)});
+    py::array_t<float> sc({py::ssize_t(o.P)});
+    if (o.P) {
+      std::memcpy(kp.mutable_data(), o.keypoints.data(), sizeof(float) * o.keypoints.size());
+      std::memcpy(sc.mutable_data(), o.scores.data(), sizeof(float) * o.scores.size());
+    }
+    result.append(py::make_tuple(kp, sc, times_dict(o.times)));
+  }
+  return result;
+}
+
+template <typename SizeFn, typename SolveFn>
+py::array_t<int32_t> solve(const py::array& cost, SizeFn size_fn, SolveFn solve_fn, const char* what) {
+  check_array<double>(cost, "cost", 2);
+  const int R = int(cost.shape(0)), C = int(cost.shape(1));
+  const double* cp = static_cast<const double*>(cost.data());
+  for (size_t i = 0; i < size_t(R) * size_t(C); ++i)
+    if (!(cp[i] - cp[i] == 0.0))
+      throw py::value_error(std::string(what) + ": cost: expected finite values, got " + std::to_string(cp[i]) +
+                            " at flat index " + std::to_string(i));
+  std::vector<std::max_align_t> ws((size_fn(R, C) + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t) + 1);
+  py::array_t<int32_t> out({py::ssize_t(R)});
+  int st;
+  {
+    py::gil_scoped_release release;
+    st = solve_fn(static_cast<const double*>(cost.data()), R, C, out.mutable_data(), ws.data());
+  }
+  if (st != 0) throw py::value_error(std::string(what) + ": the cost matrix was refused (status " + std::to_string(st) +
+                                     "; costs must be finite)");
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "hrdecode native core";
+
+  py::class_<DecodeParams>(m, "DecodeParams")
+      .def(py::init<>())
+      .def_property("variant", [](const DecodeParams& p) { return int(p.variant); },
+                    [](DecodeParams& p, int v) {
+                      if (v < 0 || v > 2) throw py::value_error("variant: expected 0, 1 or 2");
+                      p.variant = Variant(v);
+                    })
+      .def_property("solver", [](const DecodeParams& p) { return int(p.solver); },
+                    [](DecodeParams& p, int v) {
+                      if (v < 0 || v > 1) throw py::value_error("solver: expected 0 or 1");
+                      p.solver = Solver(v);
+                    })
+      .def_readwrite("max_people", &DecodeParams::max_people)
+      .def_readwrite("detection_threshold", &DecodeParams::detection_threshold)
+      .def_readwrite("tag_threshold", &DecodeParams::tag_threshold)
+      .def_readwrite("nms_kernel", &DecodeParams::nms_kernel)
+      .def_readwrite("use_detection_val", &DecodeParams::use_detection_val)
+      .def_readwrite("ignore_too_much", &DecodeParams::ignore_too_much)
+      .def_readwrite("adjust", &DecodeParams::adjust)
+      .def_readwrite("refine", &DecodeParams::refine)
+      .def_readwrite("dist_reweight", &DecodeParams::dist_reweight)
+      .def_readwrite("heat_abs", &DecodeParams::heat_abs)
+      .def_readwrite("delta", &DecodeParams::delta)
+      .def_readwrite("has_pose_threshold", &DecodeParams::has_pose_threshold)
+      .def_readwrite("pose_threshold", &DecodeParams::pose_threshold)
+      .def_readwrite("joint_order", &DecodeParams::joint_order)
+      .def_readwrite("tile", &DecodeParams::tile);
+
+  m.def("decode", &decode_batch, py::arg("heatmaps"), py::arg("tags"), py::arg("params"), py::arg("threads"),
+        "Decode a batch: heatmaps (N,K,H,W) float32, tags (N,K,H,W,L) float32, both C-contiguous.");
+
+  m.def("topk_candidates",
+        [](const py::array& heat, int nms_kernel, double threshold, int M) {
+          check_array<float>(heat, "heatmap", 2);
+          if (nms_kernel < 1 || nms_kernel % 2 == 0 || M < 0) throw py::value_error("bad nms_kernel or M");
+          std::vector<Peak> out(static_cast<size_t>(M));
+          int n;
+          {
+            py::gil_scoped_release release;
+            n = topk_candidates_hw(static_cast<const float*>(heat.data()), int(heat.shape(0)), int(heat.shape(1)),
+                                   (nms_kernel - 1) / 2, threshold, M, out.data());
+          }
+          py::array_t<float> vals({py::ssize_t(n)});
+          py::array_t<int32_t> idx({py::ssize_t(n)});
+          for (int i = 0; i < n; ++i) {
+            vals.mutable_data()[i] = out[i].val;
+            idx.mutable_data()[i] = out[i].idx;
+          }
+          return py::make_tuple(vals, idx);
+        },
+        py::arg("heatmap"), py::arg("nms_kernel"), py::arg("threshold"), py::arg("M"),
+        "Candidates of one HxW map, best first: (values, flat indices).");
+
+  m.def("refine_search",
+        [](int variant, const py::array& heat, const py::array& tags, const py::array& ptag, bool heat_abs, int tile,
+           bool brute) {
+          check_array<float>(heat, "heatmap", 2);
+          check_array<float>(tags, "tags", 3);
+          check_array<float>(ptag, "person_tag", 1);
+          const int H = int(heat.shape(0)), W = int(heat.shape(1)), L = int(tags.shape(2));
+          if (tags.shape(0) != H || tags.shape(1) != W || ptag.shape(0) != L || L < 1 || tile < 1 || variant < 0 ||
+              variant > 2)
+            throw py::value_error("refine_search: inconsistent arguments");
+          const Variant v = Variant(variant);
+          const float* hp = static_cast<const float*>(heat.data());
+          const float* tp = static_cast<const float*>(tags.data());
+          const float* pp = static_cast<const float*>(ptag.data());
+          RefineHit hit;
+          if (brute) {
+            hit = refine_search_brute_hw(v, hp, tp, H, W, L, pp, heat_abs);
+          } else {
+            const TileGrid g = make_tile_grid(H, W, tile);
+            const size_t NT = size_t(g.TY) * g.TX;
+            std::vector<float> hmax(NT), lo(NT * L), hi(NT * L);
+            std::vector<int32_t> hot(32);
+            tile_summaries_hw(hp, tp, H, W, L, g, heat_abs, hmax.data(), lo.data(), hi.data());
+            const int n_hot = hottest_tiles(hmax.data(), int(NT), 32, hot.data());
+            hit = refine_search_hw(v, hp, tp, H, W, L, pp, heat_abs, g, hmax.data(), lo.data(), hi.data(), hot.data(),
+                                   n_hot);
+          }
+          return py::make_tuple(hit.idx, hit.heat);
+        },
+        py::arg("variant"), py::arg("heatmap"), py::arg("tags"), py::arg("person_tag"), py::arg("heat_abs"),
+        py::arg("tile"), py::arg("brute"), "Missing-joint search on one map: (flat index or -1, heat).");
+
+  m.def("munkres114",
+        [](const py::array& cost) { return solve(cost, munkres114_workspace_bytes, munkres114, "munkres114"); },
+        py::arg("cost"), "munkres 1.1.4 assignment: row -> column (-1: none).");
+  m.def("lsap", [](const py::array& cost) { return solve(cost, lsap_workspace_bytes, lsap, "lsap"); },
+        py::arg("cost"), "scipy linear_sum_assignment: row -> column (-1: none).");
+
+  m.def("default_num_threads", &default_num_threads);
+
+  m.def("cuda_status", []() {
+    py::dict d;
+#if defined(HRDECODE_WITH_CUDA)
+    const CudaStatus s = cuda_status();
+    d["usable"] = s.usable;
+    d["device_count"] = s.device_count;
+    d["error"] = s.error;
+    d["driver_version"] = s.driver_version;
+    d["runtime_version"] = s.runtime_version;
+    d["message"] = s.message;
+#else
+    d["usable"] = false;
+    d["device_count"] = 0;
+    d["error"] = -1;
+    d["driver_version"] = 0;
+    d["runtime_version"] = 0;
+    d["message"] = std::string("this build has no CUDA backend (built with HRDECODE_CUDA=OFF or without nvcc)");
+#endif
+    return d;
+  });
+
+  py::dict info;
+#if defined(HRDECODE_VERSION)
+  info["version"] = HRDECODE_VERSION;
+#endif
+#if defined(HRDECODE_WITH_CUDA)
+  info["cuda_compiled"] = true;
+  info["cuda_architectures"] = HRDECODE_CUDA_ARCHS;
+#else
+  info["cuda_compiled"] = false;
+  info["cuda_architectures"] = "";
+#endif
+  info["compiler"] = HRDECODE_CXX_COMPILER;
+#if defined(__AVX2__)
+  info["simd"] = "AVX2";
+#elif defined(__SSE2__)
+  info["simd"] = "SSE2";
+#elif defined(__ARM_NEON)
+  info["simd"] = "NEON";
+#else
+  info["simd"] = "none";
+#endif
+  info["hardware_threads"] = int(std::thread::hardware_concurrency());
+  m.attr("build") = info;
+}

@@ -1,0 +1,16 @@
+// A small persistent worker pool for batch decoding. Workers are started on first use and live for the
+// process, so per-thread scratch memory (thread_local) is allocated once.
+#pragma once
+#include <functional>
+
+namespace hrd {
+
+// Number of threads parallel_for may use (workers + the caller). HRDECODE_NUM_THREADS overrides the
+// default (the number of hardware threads).
+int default_num_threads();
+
+// Runs fn(i) for every i in [0, n) on up to max_threads threads, the caller included, and returns when
+// all are done. If another caller is using the pool at the moment, runs everything on the calling thread.
+void parallel_for(int n, int max_threads, const std::function<void(int)>& fn);
+
+}  // namespace hrd

@@ -1,0 +1,219 @@
+#include "decode/decode.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+
+#include "common/numeric.h"
+#include "nms/nms.h"
+#include "refine/refine.h"
+#include "refine/refine_rule.h"
+
+namespace hrd {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+inline double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+template <typename T>
+void ensure(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+}
+
+inline int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+// float -> int as numpy's astype(int) (truncation toward zero), then clipped into the map.
+inline int trunc_clip(float v, int hi) {
+  if (!(v > -1.0f)) return 0;  // also NaN
+  if (!(v < float(hi))) return hi;
+  return int(v);
+}
+
+}  // namespace
+
+int decode_image(const DecodeParams& prm, const float* heat, const float* tags, int K, int H, int W, int L,
+                 DecodeScratch& s, DecodeOutput& out) {
+  const auto t_start = Clock::now();
+  const int M = prm.max_people;
+  const int64_t HW = int64_t(H) * W;
+  const bool omz = prm.variant == Variant::OMZ;
+  StageTimes tm;
+
+  // ---- 1. candidates: NMS + threshold + top-M per joint, and their tags ---------------------------------
+  auto t0 = Clock::now();
+  ensure(s.peaks, size_t(K) * M);
+  ensure(s.counts, size_t(K));
+  ensure(s.ctags, size_t(K) * M * L);
+  const int radius = (prm.nms_kernel - 1) / 2;
+  for (int k = 0; k < K; ++k) {
+    Peak* pk = s.peaks.data() + size_t(k) * M;
+    const int n = topk_candidates_hw(heat + k * HW, H, W, radius, prm.detection_threshold, M, pk);
+    s.counts[k] = n;
+    for (int m = 0; m < n; ++m)
+      std::memcpy(&s.ctags[(size_t(k) * M + m) * L], tags + (k * HW + pk[m].idx) * L, sizeof(float) * L);
+  }
+  tm.candidates_ms = ms_since(t0);
+
+  // ---- 2. grouping ---------------------------------------------------------------------------------------
+  t0 = Clock::now();
+  GroupParams gp{prm.variant, prm.solver, K, M, L, prm.joint_order.data(), prm.tag_threshold,
+                 prm.use_detection_val, prm.ignore_too_much, prm.dist_reweight, prm.max_people};
+  Candidates cands{s.peaks.data(), s.counts.data(), s.ctags.data(), W};
+  Groups& g = s.groups;
+  const int st = group_greedy(gp, cands, g);
+  if (st != 0) return st;
+  int P = g.P;
+  if (prm.variant == Variant::MMPose && P > prm.max_people) P = prm.max_people;  // decode_max_instances
+  tm.group_ms = ms_since(t0);
+
+  // ---- 3. adjust and person scores --------------------------------------------------------------------
+  t0 = Clock::now();
+  ensure(s.kp, size_t(P) * K * 3);
+  ensure(s.score, size_t(P));
+  const float delta = prm.delta;
+  for (int p = 0; p < P; ++p) {
+    float* kp = &s.kp[size_t(p) * K * 3];
+    for (int k = 0; k < K; ++k) {
+      const int m = g.cand[size_t(p) * K + k];
+      float X = 0.0f, Y = 0.0f, V = 0.0f;
+      if (m >= 0) {
+        const Peak pk = s.peaks[size_t(k) * M + m];
+        const int x = pk.idx % W, y = pk.idx / W;
+        X = float(x);
+        Y = float(y);
+        V = pk.val;
+        if (prm.adjust) {
+          float sx, sy;
+          adjust_shift(prm.variant, heat + k * HW, H, W, x, y, prm.heat_abs, &sx, &sy);
+          X += sx;
+          Y += sy;
+        }
+        // HigherHRNet's +0.5 is part of its adjust step; mmpose adds its centre shift to detected joints.
+        if (prm.variant != Variant::HigherHRNet || prm.adjust) {
+          X += delta;
+          Y += delta;
+        }
+      } else if (omz) {
+        X = delta;  // model_api adds delta to every joint, missing ones included
+        Y = delta;
+      }
+      kp[3 * k] = X;
+      kp[3 * k + 1] = Y;
+      kp[3 * k + 2] = V;
+    }
+    s.score[p] = pairwise_sum<float>(kp + 2, K, 3) / float(K);
+  }
+  // People kept. OMZ drops low-score people before refine; the others filter at the end.
+  ensure(s.keep, size_t(P));
+  int NP = 0;
+  for (int p = 0; p < P; ++p)
+    if (!(omz && prm.has_pose_threshold) || s.score[p] > prm.pose_threshold) s.keep[NP++] = p;
+  tm.adjust_ms = ms_since(t0);
+
+  // ---- 4. refine: fill missing joints ----------------------------------------------------------------
+  t0 = Clock::now();
+  if (prm.refine && NP > 0) {
+    const TileGrid grid = make_tile_grid(H, W, prm.tile);
+    const int64_t NT = int64_t(grid.TY) * grid.TX;
+    ensure(s.hmax, size_t(K * NT));
+    ensure(s.tlo, size_t(K * NT * L));
+    ensure(s.thi, size_t(K * NT * L));
+    constexpr int kHotTiles = 32;
+    ensure(s.hot, size_t(K) * kHotTiles);
+    ensure(s.n_hot, size_t(K));
+    ensure(s.tiles_ready, size_t(K));
+    std::memset(s.tiles_ready.data(), 0, size_t(K));
+    ensure(s.ptag, size_t(L));
+    ensure(s.rows, size_t(K) * L);
+    for (int j = 0; j < NP; ++j) {
+      const int p = s.keep[j];
+      float* kp = &s.kp[size_t(p) * K * 3];
+      const float* ptag;
+      if (omz) {
+        // model_api pairs the j-th *kept* pose with the tag of the j-th pose before the score filter
+        // (ans_tags[0][i] indexed after masking). Reproduced as is.
+        ptag = &g.tag_mean[size_t(j) * L];
+      } else {
+        // Mean of the tags under the detected joints, in joint-index order, at the truncated coordinates.
+        int n = 0;
+        for (int k = 0; k < K; ++k) {
+          if (!(kp[3 * k + 2] > 0.0f)) continue;
+          const int x = trunc_clip(kp[3 * k], W - 1), y = trunc_clip(kp[3 * k + 1], H - 1);
+          std::memcpy(&s.rows[size_t(n) * L], tags + (k * HW + int64_t(y) * W + x) * L, sizeof(float) * L);
+          ++n;
+        }
+        if (n == 0) continue;
+        numpy_mean_rows_f32(s.rows.data(), n, L, s.ptag.data());
+        ptag = s.ptag.data();
+      }
+      for (int k = 0; k < K; ++k) {
+        if (g.cand[size_t(p) * K + k] >= 0) continue;  // only missing joints are searched
+        const float* hk = heat + k * HW;
+        const float* tk = tags + k * HW * L;
+        if (!s.tiles_ready[k]) {
+          const auto tt = Clock::now();
+          tile_summaries_hw(hk, tk, H, W, L, grid, prm.heat_abs, &s.hmax[k * NT], &s.tlo[k * NT * L],
+                            &s.thi[k * NT * L]);
+          s.n_hot[k] = hottest_tiles(&s.hmax[k * NT], int(NT), kHotTiles, &s.hot[size_t(k) * kHotTiles]);
+          s.tiles_ready[k] = 1;
+          tm.refine_tiles_ms += ms_since(tt);
+        }
+        const RefineHit hit = refine_search_hw(prm.variant, hk, tk, H, W, L, ptag, prm.heat_abs, grid,
+                                               &s.hmax[k * NT], &s.tlo[k * NT * L], &s.thi[k * NT * L],
+                                               &s.hot[size_t(k) * kHotTiles], s.n_hot[k]);
+        ++tm.refine_searches;
+        tm.refine_pixels += hit.pixels;
+        if (hit.idx < 0) continue;
+        const int x = hit.idx % W, y = hit.idx / W;
+        switch (prm.variant) {
+          case Variant::HigherHRNet:
+            if (hit.heat > 0.0f) {
+              float sx, sy;
+              adjust_shift(Variant::HigherHRNet, hk, H, W, x, y, false, &sx, &sy);
+              kp[3 * k] = float((double(x) + double(delta)) + double(sx));
+              kp[3 * k + 1] = float((double(y) + double(delta)) + double(sy));
+              kp[3 * k + 2] = hit.heat;
+            }
+            break;
+          case Variant::MMPose:  // fills always, at the integer pixel
+            kp[3 * k] = float(x);
+            kp[3 * k + 1] = float(y);
+            kp[3 * k + 2] = hit.heat;
+            break;
+          case Variant::OMZ:
+            if (hit.heat > 0.0f) {
+              float sx, sy;
+              adjust_shift(Variant::OMZ, hk, H, W, x, y, true, &sx, &sy);
+              kp[3 * k] = float(x) + sx;
+              kp[3 * k + 1] = float(y) + sy;
+              kp[3 * k + 2] = hit.heat;
+            }
+            break;
+        }
+      }
+    }
+  }
+  tm.refine_ms = ms_since(t0);
+
+  // ---- 5. output ------------------------------------------------------------------------------------
+  int NO = 0;
+  out.keypoints.resize(size_t(NP) * K * 3);
+  out.scores.resize(size_t(NP));
+  for (int j = 0; j < NP; ++j) {
+    const int p = s.keep[j];
+    if (!omz && prm.has_pose_threshold && !(s.score[p] > prm.pose_threshold)) continue;
+    std::memcpy(&out.keypoints[size_t(NO) * K * 3], &s.kp[size_t(p) * K * 3], sizeof(float) * K * 3);
+    out.scores[NO] = s.score[p];
+    ++NO;
+  }
+  out.P = NO;
+  out.keypoints.resize(size_t(NO) * K * 3);
+  out.scores.resize(size_t(NO));
+  tm.total_ms = ms_since(t_start);
+  out.times = tm;
+  return 0;
+}
+
+}  // namespace hrd

@@ -1,0 +1,66 @@
+// One image, end to end: candidates -> grouping -> adjust + score -> refine. Stage order only; every
+// decision lives in the rule headers of its stage.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "common/types.h"
+#include "group/group_greedy.h"
+
+namespace hrd {
+
+struct DecodeParams {
+  Variant variant = Variant::HigherHRNet;
+  Solver solver = Solver::Munkres114;
+  int max_people = 30;               // top-k per joint; HH: match-candidate cap; mmpose: output cap
+  double detection_threshold = 0.1;  // candidate: value > threshold (compared in double, as NumPy does)
+  double tag_threshold = 1.0;        // join: raw tag distance < threshold
+  int nms_kernel = 5;                // odd; 1 = the map is already suppressed (OMZ models)
+  bool use_detection_val = true;
+  bool ignore_too_much = false;
+  bool adjust = true;
+  bool refine = true;
+  bool dist_reweight = false;
+  bool heat_abs = false;             // OMZ: maps are signed (non-peaks negated); decode |heat|
+  float delta = 0.5f;                // pixel-centre offset added to adjusted joints
+  bool has_pose_threshold = false;
+  float pose_threshold = 0.0f;       // keep people with score > pose_threshold
+  std::vector<int32_t> joint_order;  // K, a permutation of 0..K-1
+  int tile = 8;                      // refine tile size (speed only; results do not depend on it)
+};
+
+struct StageTimes {
+  double candidates_ms = 0, group_ms = 0, adjust_ms = 0, refine_ms = 0, total_ms = 0;
+  double refine_tiles_ms = 0;   // part of refine_ms: the per-joint tile summaries
+  int64_t refine_searches = 0;
+  int64_t refine_pixels = 0;     // pixels evaluated by the searches
+};
+
+struct DecodeOutput {
+  int P = 0;
+  std::vector<float> keypoints;  // PxKx3: x, y, score
+  std::vector<float> scores;     // P
+  StageTimes times;
+};
+
+// Per-thread working memory; vectors grow to the largest image seen and are then reused.
+struct DecodeScratch {
+  std::vector<Peak> peaks;      // KxM
+  std::vector<int32_t> counts;  // K
+  std::vector<float> ctags;     // KxMxL
+  Groups groups;
+  std::vector<float> kp;        // PxKx3 working keypoints
+  std::vector<float> score;     // P
+  std::vector<int32_t> keep;    // people kept, in order
+  std::vector<float> ptag;      // L
+  std::vector<float> rows;      // KxL
+  std::vector<float> hmax, tlo, thi;
+  std::vector<int32_t> hot, n_hot;    // K x kHotTiles hottest tiles per joint, and their count
+  std::vector<uint8_t> tiles_ready;  // K
+};
+
+// heat: KxHxW, tags: KxHxWxL, both C-contiguous float32. Returns 0 or a negative solver status.
+int decode_image(const DecodeParams& prm, const float* heat, const float* tags, int K, int H, int W, int L,
+                 DecodeScratch& scratch, DecodeOutput& out);
+
+}  // namespace hrd

@@ -1,0 +1,110 @@
+// The sub-pixel shift ("adjust") and the missing-joint search ("refine") rules of the three reference
+// decoders. Written once; the CPU scan and the CUDA kernels call these.
+//
+// Refine, common form: for a person with tag p (L) and a missing joint k, every pixel gets
+//     score = heat - penalty(tag_k(pixel), p)
+// and the pixel with the greatest score wins, ties to the smallest flat index (numpy's argmax/argmin take
+// the first). The references phrase it three ways; all are this maximisation, evaluated in float32 exactly
+// as NumPy does:
+//   HigherHRNet: argmax(heat - round(||t - p||)),           norm summed over L in pairwise order
+//   mmpose:      argmin(round(||t - p||) * 100 - heat),     norm summed over L sequentially (axis 0)
+//                (argmin of c == argmax of -c, and fl(a - b) == -fl(b - a), so ties are preserved)
+//   OMZ:         argmin(int32(|t0 - p0| + 0.5) - |heat|),   first tag dim only, round half up
+// Each penalty is a non-decreasing function of every |t_l - p_l| (float subtraction, squaring, addition,
+// sqrt and rounding are all monotone), so evaluating it at the point of a box of tags nearest to p gives a
+// lower bound valid for every tag in the box. refine_cpu.cpp uses that to skip whole tiles exactly.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "common/host_device.h"
+#include "common/numeric.h"
+#include "common/types.h"
+
+namespace hrd {
+
+// ---- adjust: the quarter-pixel shift of a detected joint --------------------------------------------
+
+// HigherHRNet: towards the greater neighbour, neighbours clamped at the border; a tie (also at the border,
+// where both neighbours are the same pixel) gives -0.25. NaN compares false and so also gives -0.25.
+HRD_INLINE float shift_hh(float lower, float upper) { return upper > lower ? 0.25f : -0.25f; }
+
+// mmpose and OMZ: np.sign(diff) * 0.25: no shift on a tie. (np.sign(NaN) would be NaN; we give 0.)
+HRD_INLINE float shift_sign(float lower, float upper) {
+  const float d = upper - lower;
+  return d > 0.0f ? 0.25f : (d < 0.0f ? -0.25f : 0.0f);
+}
+
+// Shift of integer peak (x, y) in map (HxW). heat_abs: read |heat| (OMZ decodes the absolute value of its
+// signed, NMS'ed map). Writes the shift for x and for y.
+HRD_INLINE void adjust_shift(Variant variant, const float* map, int H, int W, int x, int y, bool heat_abs,
+                             float* sx, float* sy) {
+  auto at = [&](int yy, int xx) {
+    const float v = map[yy * W + xx];
+    return heat_abs ? fabsf(v) : v;
+  };
+  *sx = 0.0f;
+  *sy = 0.0f;
+  switch (variant) {
+    case Variant::HigherHRNet:
+      *sx = shift_hh(at(y, x - 1 < 0 ? 0 : x - 1), at(y, x + 1 > W - 1 ? W - 1 : x + 1));
+      *sy = shift_hh(at(y - 1 < 0 ? 0 : y - 1, x), at(y + 1 > H - 1 ? H - 1 : y + 1, x));
+      break;
+    case Variant::MMPose:
+      // mmpose refine_keypoints: x moves only if 1 < x < W-1 and 0 < y < H; y only if 1 < y < H-1 and 0 < x < W.
+      if (1 < x && x < W - 1 && 0 < y && y < H) *sx = shift_sign(at(y, x - 1), at(y, x + 1));
+      if (1 < y && y < H - 1 && 0 < x && x < W) *sy = shift_sign(at(y - 1, x), at(y + 1, x));
+      break;
+    case Variant::OMZ:
+      // Interior only: 1 < x < W-1 and 1 < y < H-1, both axes together.
+      if (1 < x && x < W - 1 && 1 < y && y < H - 1) {
+        *sx = shift_sign(at(y, x - 1), at(y, x + 1));
+        *sy = shift_sign(at(y - 1, x), at(y + 1, x));
+      }
+      break;
+  }
+}
+
+// ---- refine: the penalty of a tag against the person's tag ---------------------------------------------
+
+// Sum of squares in sequential order (numpy reduction over an outer axis).
+HRD_INLINE float sq_sequential(const float* t, const float* p, int L) {
+  float d = t[0] - p[0];
+  float res = d * d;
+  for (int l = 1; l < L; ++l) {
+    d = t[l] - p[l];
+    res += d * d;
+  }
+  return res;
+}
+
+// float -> int32 truncation as numpy's astype(int32) for values in range; saturates outside (numpy's
+// result there is undefined), NaN gives the largest value so such a pixel never wins.
+HRD_INLINE float trunc_int32_f(float v) {
+  if (!(v < 2147483648.0f)) return 2147483648.0f;
+  if (v < -2147483648.0f) return -2147483648.0f;
+  return static_cast<float>(static_cast<int32_t>(v));
+}
+
+// t, p: L. The amount subtracted from the heat value.
+HRD_INLINE float refine_penalty(Variant variant, const float* t, const float* p, int L) {
+  switch (variant) {
+    case Variant::HigherHRNet:
+      return round_half_even(sqrtf(pairwise_sum_sq<float>(t, p, L)));
+    case Variant::MMPose:
+      return round_half_even(sqrtf(sq_sequential(t, p, L))) * 100.0f;
+    case Variant::OMZ:
+    default:
+      return trunc_int32_f(fabsf(t[0] - p[0]) + 0.5f);
+  }
+}
+
+HRD_INLINE float refine_score(float heat, float penalty) { return heat - penalty; }
+
+// Does (score, idx) beat the best so far? Greater score, or equal score at a smaller flat index.
+// NaN scores never win.
+HRD_INLINE bool refine_better(float score, int32_t idx, float best, int32_t best_idx) {
+  return score > best || (score == best && idx < best_idx);
+}
+
+}  // namespace hrd

@@ -1,0 +1,337 @@
+"""The public decoder: presets, argument checks, and the call into the native core.
+
+Dimension letters used throughout hrdecode:
+
+- N: batch size
+- K: joints (keypoint types)
+- H, W: heatmap height and width
+- L: tag (embedding) length per joint
+- M: candidates per joint (``max_people``)
+- P: people found
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _C
+
+__all__ = ["Decoder", "DecodeConfig", "DecodeResult", "PRESETS", "COCO_JOINT_ORDER", "default_joint_order"]
+
+#: HigherHRNet's grouping order for the 17 COCO joints: head, shoulders, hips, elbows, wrists, knees, ankles.
+COCO_JOINT_ORDER: Tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16)
+
+_VARIANTS = {"higherhrnet": 0, "mmpose": 1, "omz": 2}
+_SOLVERS = {"munkres114": 0, "lsap": 1}
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Every knob of a decode. Presets are instances of this; overrides replace fields.
+
+    Attributes:
+        variant: which reference's rules the decode follows: "higherhrnet", "mmpose" or "omz".
+        solver: Hungarian solver, "munkres114" (munkres 1.1.4 tie order) or "lsap" (scipy's).
+        max_people: candidates kept per joint (top-k). Also, per reference: HigherHRNet matches a joint only
+            against the first ``max_people`` people; mmpose returns at most ``max_people`` people; OMZ's
+            ``ignore_too_much`` counts against it.
+        detection_threshold: a candidate needs a heat value strictly greater than this (>= 0).
+        tag_threshold: a candidate joins a person only if the raw tag distance is strictly below this.
+        nms_kernel: odd window size of the peak test; 1 means the maps are already suppressed (OMZ models).
+        use_detection_val: matching cost ``round(dist) * 100 - value`` instead of ``dist``.
+        ignore_too_much: skip a joint type once ``max_people`` people exist.
+        adjust: quarter-pixel shift of detected joints towards the higher neighbour.
+        refine: search the maps for the missing joints of every person.
+        dist_reweight: OMZ's reweighting of tag distances by distance to the person's centre.
+        delta: offset added to adjusted joint coordinates (0.5: pixel-centre coordinates).
+        pose_threshold: keep only people whose score is greater than this (None: keep all).
+        joint_order: grouping order of the joints (None: COCO order for K == 17, else 0..K-1).
+        heat_abs: the maps are signed, NMS'ed OMZ outputs; decode their absolute value.
+        refine_tile: tile size of the pruned refine search (speed only; results do not depend on it).
+        num_threads: threads for a batch (None: all hardware threads, or HRDECODE_NUM_THREADS).
+    """
+
+    variant: str = "higherhrnet"
+    solver: str = "munkres114"
+    max_people: int = 30
+    detection_threshold: float = 0.1
+    tag_threshold: float = 1.0
+    nms_kernel: int = 5
+    use_detection_val: bool = True
+    ignore_too_much: bool = False
+    adjust: bool = True
+    refine: bool = True
+    dist_reweight: bool = False
+    delta: float = 0.5
+    pose_threshold: Optional[float] = None
+    joint_order: Optional[Tuple[int, ...]] = None
+    heat_abs: bool = False
+    refine_tile: int = 8
+    num_threads: Optional[int] = None
+
+
+#: The presets. Each reproduces one reference decoder (see README, "Presets").
+PRESETS: Dict[str, DecodeConfig] = {
+    # HigherHRNet lib/core/group.py HeatmapParser.parse with the w32_512 test settings.
+    "higherhrnet": DecodeConfig(),
+    # mmpose 1.x AssociativeEmbedding codec as configured for ae_hrnet-w32 (topk 30, max instances 30,
+    # centre shift 0.5), decoding at heatmap scale.
+    "mmpose": DecodeConfig(variant="mmpose"),
+    # Open Model Zoo AssociativeEmbeddingDecoder as HpeAssociativeEmbedding builds it, with the OMZ demo's
+    # higherhrnet settings (delta 0.5, pose threshold 0.1); input maps are the OMZ model's signed NMS output.
+    "omz": DecodeConfig(variant="omz", solver="lsap", nms_kernel=1, dist_reweight=True, pose_threshold=0.1,
+                        heat_abs=True),
+}
+
+_OVERRIDABLE = tuple(f.name for f in fields(DecodeConfig) if f.name != "variant")
+
+
+def default_joint_order(variant: str, K: int) -> Tuple[int, ...]:
+    """Grouping order used when ``joint_order`` is None: HigherHRNet's COCO order for K == 17 (and its first
+    K entries when they form a permutation, as HigherHRNet's CrowdPose configs use for K == 14); 0..K-1
+    otherwise."""
+    if K == 17:
+        return COCO_JOINT_ORDER
+    if variant == "higherhrnet" and K < 17 and sorted(COCO_JOINT_ORDER[:K]) == list(range(K)):
+        return COCO_JOINT_ORDER[:K]
+    return tuple(range(K))
+
+
+@dataclass
+class DecodeResult:
+    """People found in one image.
+
+    Attributes:
+        keypoints: (P, K, 3) float32: x, y (x = column, in heatmap pixels, plus ``coordinate_offset`` for
+            adjusted joints), score. A joint that was neither detected nor refined has score 0.
+        scores: (P,) float32, one score per person (mean of the detected joints' values, before refine).
+        timings: per-stage milliseconds of the native decode (candidates, group, adjust, refine, total).
+    """
+
+    keypoints: np.ndarray
+    scores: np.ndarray
+    timings: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def num_people(self) -> int:
+        return int(self.scores.shape[0])
+
+    def __repr__(self) -> str:
+        return f"DecodeResult(people={self.num_people}, joints={self.keypoints.shape[1]})"
+
+
+def _type_name(v: Any) -> str:
+    return type(v).__name__
+
+
+def _check_bool(name: str, v: Any) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name}: expected a bool, got {v!r} ({_type_name(v)})")
+    return bool(v)
+
+
+def _check_int(name: str, v: Any, lo: int, hi: int) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name}: expected an int, got {v!r} ({_type_name(v)})")
+    if not lo <= int(v) <= hi:
+        raise ValueError(f"{name}: expected an int in [{lo}, {hi}], got {int(v)}")
+    return int(v)
+
+
+def _check_real(name: str, v: Any, lo: float = -math.inf, lo_open: bool = False) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name}: expected a real number, got {v!r} ({_type_name(v)})")
+    f = float(v)
+    if not math.isfinite(f):
+        raise ValueError(f"{name}: expected a finite number, got {f}")
+    if f < lo or (lo_open and f == lo):
+        raise ValueError(f"{name}: expected a number {'>' if lo_open else '>='} {lo}, got {f}")
+    return f
+
+
+def _validate(cfg: DecodeConfig) -> DecodeConfig:
+    if cfg.variant not in _VARIANTS:
+        raise ValueError(f"variant: expected one of {sorted(_VARIANTS)}, got {cfg.variant!r}")
+    if cfg.solver not in _SOLVERS:
+        raise ValueError(f"solver: expected one of {sorted(_SOLVERS)}, got {cfg.solver!r}")
+    _check_int("max_people", cfg.max_people, 1, 100_000)
+    _check_real("detection_threshold", cfg.detection_threshold, 0.0)
+    _check_real("tag_threshold", cfg.tag_threshold, 0.0)
+    k = _check_int("nms_kernel", cfg.nms_kernel, 1, 999)
+    if k % 2 == 0:
+        raise ValueError(f"nms_kernel: expected an odd window size (1, 3, 5, ...), got {k}")
+    for name in ("use_detection_val", "ignore_too_much", "adjust", "refine", "dist_reweight", "heat_abs"):
+        _check_bool(name, getattr(cfg, name))
+    _check_real("delta", cfg.delta)
+    if cfg.pose_threshold is not None:
+        _check_real("pose_threshold", cfg.pose_threshold)
+    _check_int("refine_tile", cfg.refine_tile, 1, 4096)
+    if cfg.num_threads is not None:
+        _check_int("num_threads", cfg.num_threads, 1, 1024)
+    if cfg.joint_order is not None:
+        jo = cfg.joint_order
+        if isinstance(jo, (str, bytes)) or not isinstance(jo, (Sequence, np.ndarray)):
+            raise TypeError(f"joint_order: expected a sequence of ints, got {_type_name(jo)}")
+        out = []
+        for i, j in enumerate(jo):
+            if isinstance(j, (bool, np.bool_)) or not isinstance(j, numbers.Integral):
+                raise TypeError(f"joint_order[{i}]: expected an int, got {j!r} ({_type_name(j)})")
+            out.append(int(j))
+        if sorted(out) != list(range(len(out))):
+            raise ValueError(f"joint_order: expected a permutation of 0..{len(out) - 1}, got {tuple(out)}")
+        cfg = replace(cfg, joint_order=tuple(out))
+    return cfg
+
+
+def _as_maps(name: str, a: Any) -> np.ndarray:
+    """Any real array-like -> ndarray (no copy unless needed). Rejects None, strings, objects, complex."""
+    if a is None:
+        raise TypeError(f"{name}: expected a numeric array, got None")
+    if isinstance(a, (str, bytes)):
+        raise TypeError(f"{name}: expected a numeric array, got {_type_name(a)}")
+    if hasattr(a, "__cuda_array_interface__") and not hasattr(a, "__array_interface__") and not hasattr(a, "__array__"):
+        raise TypeError(f"{name}: device arrays need the CUDA backend, which this version does not have; "
+                        f"copy the array to the host first")
+    try:
+        arr = np.asarray(a)
+    except Exception as e:  # e.g. a torch CUDA tensor, ragged lists
+        raise TypeError(f"{name}: expected a numeric array, got {_type_name(a)} ({e})") from None
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{name}: expected real numbers (float or int dtype), got dtype {arr.dtype}")
+    return arr
+
+
+class Decoder:
+    """Associative-embedding decoder.
+
+    ``Decoder(preset="higherhrnet", backend="auto", **overrides)``; call it with
+
+    - ``heatmaps`` (K, H, W) and ``tags`` (K, H, W) or (K, H, W, L): returns one :class:`DecodeResult`;
+    - ``heatmaps`` (N, K, H, W) and ``tags`` (N, K, H, W) or (N, K, H, W, L): returns a list of N results.
+
+    Any real dtype and any strides are accepted (converted to C-contiguous float32 once, only when needed);
+    the caller's arrays are never modified. For the ``"omz"`` preset, ``heatmaps`` are the OMZ model's
+    output, in which non-peaks are negated.
+    """
+
+    def __init__(self, preset: str = "higherhrnet", backend: str = "auto", **overrides: Any) -> None:
+        if not isinstance(preset, str):
+            raise TypeError(f"preset: expected a str, got {_type_name(preset)}")
+        if preset not in PRESETS:
+            raise ValueError(f"preset: expected one of {sorted(PRESETS)}, got {preset!r}")
+        if not isinstance(backend, str):
+            raise TypeError(f"backend: expected a str, got {_type_name(backend)}")
+        if backend not in ("auto", "cpu", "cuda", "emu"):
+            raise ValueError(f"backend: expected 'auto', 'cpu', 'cuda' or 'emu', got {backend!r}")
+        if backend in ("cuda", "emu"):
+            st = _C.cuda_status()
+            why = st["message"] if backend == "cuda" else "the emulated-kernel backend is not built yet"
+            raise RuntimeError(f"backend={backend!r} is not available in hrdecode {_C.build.get('version')}: "
+                               f"the CUDA decoding kernels are not implemented yet ({why}); use 'cpu' or 'auto'")
+        unknown = sorted(set(overrides) - set(_OVERRIDABLE))
+        if unknown:
+            raise TypeError(f"unknown override(s) {unknown}; expected any of {list(_OVERRIDABLE)}")
+        if "joint_order" in overrides and overrides["joint_order"] is not None:
+            jo = overrides["joint_order"]
+            if isinstance(jo, (Sequence, np.ndarray)) and not isinstance(jo, (str, bytes)):
+                overrides["joint_order"] = tuple(jo)
+        self.preset = preset
+        self.backend = "cpu"
+        self.config: DecodeConfig = _validate(replace(PRESETS[preset], **overrides))
+        self._params: Dict[int, Any] = {}
+        self.last_timings: Dict[str, float] = {}
+
+    @property
+    def coordinate_offset(self) -> float:
+        """What this decoder adds to pixel-index coordinates of detected joints (x = column index)."""
+        c = self.config
+        if c.variant == "higherhrnet" and not c.adjust:
+            return 0.0
+        return float(np.float32(c.delta))
+
+    def _native_params(self, K: int) -> Any:
+        p = self._params.get(K)
+        if p is not None:
+            return p
+        c = self.config
+        order = c.joint_order if c.joint_order is not None else default_joint_order(c.variant, K)
+        if len(order) != K:
+            raise ValueError(f"joint_order: expected a permutation of 0..{K - 1} for K={K} joints, "
+                             f"got {len(order)} entries")
+        p = _C.DecodeParams()
+        p.variant = _VARIANTS[c.variant]
+        p.solver = _SOLVERS[c.solver]
+        p.max_people = c.max_people
+        p.detection_threshold = c.detection_threshold
+        p.tag_threshold = c.tag_threshold
+        p.nms_kernel = c.nms_kernel
+        p.use_detection_val = c.use_detection_val
+        p.ignore_too_much = c.ignore_too_much
+        p.adjust = c.adjust
+        p.refine = c.refine
+        p.dist_reweight = c.dist_reweight
+        p.heat_abs = c.heat_abs
+        p.delta = c.delta
+        p.has_pose_threshold = c.pose_threshold is not None
+        p.pose_threshold = 0.0 if c.pose_threshold is None else c.pose_threshold
+        p.joint_order = list(order)
+        p.tile = c.refine_tile
+        self._params[K] = p
+        return p
+
+    def prepare(self, heatmaps: Any, tags: Any) -> Tuple[np.ndarray, np.ndarray, bool]:
+        """Validate and convert inputs: returns heatmaps (N,K,H,W) and tags (N,K,H,W,L), both C-contiguous
+        float32 (views of the inputs where possible), and whether the input was a single image."""
+        h = _as_maps("heatmaps", heatmaps)
+        t = _as_maps("tags", tags)
+        if h.ndim not in (3, 4):
+            raise ValueError(f"heatmaps: expected shape (K, H, W) or (N, K, H, W), got {h.shape}")
+        single = h.ndim == 3
+        if single:
+            h = h[None]
+            if t.ndim not in (3, 4):
+                raise ValueError(f"tags: expected shape (K, H, W) or (K, H, W, L) for heatmaps {h.shape[1:]}, "
+                                 f"got {t.shape}")
+            t = t[None]
+        elif t.ndim not in (4, 5):
+            raise ValueError(f"tags: expected shape (N, K, H, W) or (N, K, H, W, L) for heatmaps {h.shape}, "
+                             f"got {t.shape}")
+        if t.ndim == 4:
+            t = t[..., None]
+        N, K, H, W = h.shape
+        if t.shape[:4] != h.shape:
+            what = "K" if t.shape[1] != K and t.shape[0] == N else "shape"
+            raise ValueError(f"tags: expected (N, K, H, W[, L]) = {h.shape}[+L] to match heatmaps ({what} differs), "
+                             f"got {t.shape if not single else t.shape[1:]}")
+        if min(K, H, W) == 0 or t.shape[4] == 0:
+            raise ValueError(f"heatmaps/tags: expected non-empty maps (K, H, W, L >= 1), got heatmaps "
+                             f"{h.shape[1:]} and tags {t.shape[1:]}")
+        if H * W >= 2**31 or K * H * W * t.shape[4] >= 2**40:
+            raise ValueError(f"heatmaps: maps of {H}x{W} are too large (H*W must be < 2**31)")
+        h = np.ascontiguousarray(h, dtype=np.float32)
+        t = np.ascontiguousarray(t, dtype=np.float32)
+        return h, t, single
+
+    def __call__(self, heatmaps: Any, tags: Any) -> Union[DecodeResult, List[DecodeResult]]:
+        t0 = time.perf_counter()
+        h, t, single = self.prepare(heatmaps, tags)
+        t1 = time.perf_counter()
+        N, K = h.shape[:2]
+        if N == 0:
+            self.last_timings = {"prepare_ms": (t1 - t0) * 1e3}
+            return []
+        threads = self.config.num_threads or _C.default_num_threads()
+        raw = _C.decode(h, t, self._native_params(K), threads)
+        t2 = time.perf_counter()
+        results = [DecodeResult(kp, sc, tm) for kp, sc, tm in raw]
+        self.last_timings = {"prepare_ms": (t1 - t0) * 1e3, "native_ms": (t2 - t1) * 1e3,
+                             "call_ms": (time.perf_counter() - t0) * 1e3}
+        return results[0] if single else results
+
+    def __repr__(self) -> str:
+        return f"Decoder(preset={self.preset!r}, backend={self.backend!r})"
