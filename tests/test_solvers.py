@@ -288,29 +288,3 @@ def test_munkres114_gives_up_instead_of_hanging():
         _C.munkres114(np.array([[0.0, 1e300], [0.0, 1e300]]))
     # the same matrix is an ordinary problem for lsap
     assert np.array_equal(_C.lsap(np.array([[0.0, 1e300], [0.0, 1e300]])), [0, 1])
-
-
-# --------------------------------------------------------------------------
-# float32 variant (mmpose hands munkres float32 arrays)
-# --------------------------------------------------------------------------
-
-
-def test_munkres114_f32_matches_munkres_on_float32(munkres_mod):
-    """mmpose 1.x builds its grouping costs in float32 (float32 1e10 padding too),
-    so munkres runs in float32 there; that changes which ties exist. The double
-    solver cannot reproduce it, the float32 one must."""
-    fn = getattr(_C, "munkres114_f32", None)
-    if fn is None:
-        pytest.skip("hrdecode._C.munkres114_f32 (float32 binding of hrd::munkres114_f32) is not exposed")
-    rng = np.random.default_rng(32)
-    n_double_differs = 0
-    for _ in range(400):
-        R, C = (int(x) for x in rng.integers(1, 13, 2))
-        cost = (np.round(rng.uniform(0, 2.5, (R, C)).astype(np.float32)) * np.float32(100)
-                - rng.uniform(0.1, 1, (R, 1)).astype(np.float32)).astype(np.float32)
-        if R > C:
-            cost = np.concatenate([cost, np.zeros((R, R - C), np.float32) + np.float32(1e10)], axis=1)
-        want = munkres_row_to_col(munkres_mod, cost, as_numpy=True)
-        assert_same(fn(cost), want, cost, "munkres114_f32")
-        n_double_differs += not np.array_equal(_C.munkres114(cost.astype(np.float64)), want)
-    assert n_double_differs > 0, "float32 family no longer distinguishes float32 from double arithmetic"

@@ -71,6 +71,9 @@ py::list decode_batch(const py::array& heat, const py::array& tags, const Decode
                           std::to_string(prm.joint_order.size()));
   if (prm.max_people < 1 || prm.nms_kernel < 1 || prm.nms_kernel % 2 == 0 || prm.tile < 1)
     throw py::value_error("invalid decode parameters");
+  // One image: its refine searches use the threads; a batch: the images do (one thread each).
+  DecodeParams local = prm;
+  local.threads = N == 1 ? threads : 1;
   const float* hp = static_cast<const float*>(heat.data());
   const float* tp = static_cast<const float*>(tags.data());
   const int64_t hs = int64_t(K) * H * W, ts = hs * L;
@@ -81,7 +84,7 @@ py::list decode_batch(const py::array& heat, const py::array& tags, const Decode
     parallel_for(N, threads, [&](int i) {
       thread_local DecodeScratch scratch;
       try {
-        status[i] = decode_image(prm, hp + i * hs, tp + i * ts, K, H, W, L, scratch, outs[i]);
+        status[i] = decode_image(local, hp + i * hs, tp + i * ts, K, H, W, L, scratch, outs[i]);
       } catch (const std::bad_alloc&) {
         status[i] = -100;
       }
@@ -202,14 +205,13 @@ PYBIND11_MODULE(_C, m) {
           if (brute) {
             hit = refine_search_brute_hw(v, hp, tp, H, W, L, pp, heat_abs);
           } else {
-            const TileGrid g = make_tile_grid(H, W, tile);
-            const size_t NT = size_t(g.TY) * g.TX;
-            std::vector<float> hmax(NT), lo(NT * L), hi(NT * L);
-            std::vector<int32_t> hot(32);
-            tile_summaries_hw(hp, tp, H, W, L, g, heat_abs, hmax.data(), lo.data(), hi.data());
-            const int n_hot = hottest_tiles(hmax.data(), int(NT), 32, hot.data());
-            hit = refine_search_hw(v, hp, tp, H, W, L, pp, heat_abs, g, hmax.data(), lo.data(), hi.data(), hot.data(),
-                                   n_hot);
+            const TileGrid g = make_tile_grid(H, W, tile, 4);
+            std::vector<float> buf(tile_summary_floats(g, L));
+            const TileSummary sum = tile_summary_at(buf.data(), g, L);
+            std::vector<int32_t> hot(16);
+            tile_summaries_hw(hp, tp, H, W, L, g, heat_abs, sum);
+            const int n_hot = hottest_tiles(sum, g, 16, hot.data());
+            hit = refine_search_hw(v, hp, tp, H, W, L, pp, heat_abs, g, sum, hot.data(), n_hot);
           }
           return py::make_tuple(hit.idx, hit.heat);
         },

@@ -73,14 +73,18 @@ HRD_INLINE void numpy_mean_rows_f32(const float* src, int n, int L, float* out /
 // exactly as rint does; larger magnitudes are already integers; NaN and inf pass through.
 HRD_INLINE float round_half_even(float v) {
   const float a = fabsf(v);
-  if (!(a < 8388608.0f)) return v;
-  return copysignf((a + 8388608.0f) - 8388608.0f, v);
+  const float r = (a + 8388608.0f) - 8388608.0f;
+  return a < 8388608.0f ? copysignf(r, v) : v;  // select, not branch: the CPU scan vectorises this
 }
 HRD_INLINE double round_half_even(double v) {
   const double a = fabs(v);
   if (!(a < 4503599627370496.0)) return v;
   return copysign((a + 4503599627370496.0) - 4503599627370496.0, v);
 }
+
+// max/min as selects (no NaN handling needed: callers pass finite values or the neutral element).
+HRD_INLINE float fmaxf_keep(float a, float b) { return b > a ? b : a; }
+HRD_INLINE float fminf_keep(float a, float b) { return b < a ? b : a; }
 
 HRD_INLINE bool is_finite(float v) { return v - v == 0.0f; }
 HRD_INLINE bool is_finite(double v) { return v - v == 0.0; }

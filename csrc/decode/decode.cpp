@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/numeric.h"
+#include "common/thread_pool.h"
 #include "nms/nms.h"
 #include "refine/refine.h"
 #include "refine/refine_rule.h"
@@ -22,7 +23,8 @@ void ensure(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
-inline int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
+constexpr int kCoarse = 4;     // coarse refine tiles are kCoarse x kCoarse fine tiles
+constexpr int kHotTiles = 16;  // hottest coarse tiles kept per joint to seed the searches
 
 // float -> int as numpy's astype(int) (truncation toward zero), then clipped into the map.
 inline int trunc_clip(float v, int hi) {
@@ -115,20 +117,36 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   // ---- 4. refine: fill missing joints ----------------------------------------------------------------
   t0 = Clock::now();
   if (prm.refine && NP > 0) {
-    const TileGrid grid = make_tile_grid(H, W, prm.tile);
-    const int64_t NT = int64_t(grid.TY) * grid.TX;
-    ensure(s.hmax, size_t(K * NT));
-    ensure(s.tlo, size_t(K * NT * L));
-    ensure(s.thi, size_t(K * NT * L));
-    constexpr int kHotTiles = 32;
+    const TileGrid grid = make_tile_grid(H, W, prm.tile, kCoarse);
+    const size_t per_joint = tile_summary_floats(grid, L);
+    ensure(s.summaries, size_t(K) * per_joint);
     ensure(s.hot, size_t(K) * kHotTiles);
     ensure(s.n_hot, size_t(K));
-    ensure(s.tiles_ready, size_t(K));
-    std::memset(s.tiles_ready.data(), 0, size_t(K));
-    ensure(s.ptag, size_t(L));
-    ensure(s.rows, size_t(K) * L);
-    for (int j = 0; j < NP; ++j) {
+    ensure(s.need, size_t(K));
+    ensure(s.searches, size_t(P));
+    ensure(s.pixels, size_t(P));
+    // Which joints are searched at all; their tile summaries are built first (in parallel), then the
+    // people are refined in parallel: each search reads shared, read-only summaries and writes only its
+    // own person's row.
+    std::memset(s.need.data(), 0, size_t(K));
+    for (int j = 0; j < NP; ++j)
+      for (int k = 0; k < K; ++k)
+        if (g.cand[size_t(s.keep[j]) * K + k] < 0) s.need[k] = 1;
+    const auto tt = Clock::now();
+    parallel_for(K, prm.threads, [&](int k) {
+      if (!s.need[k]) return;
+      const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
+      tile_summaries_hw(heat + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum);
+      s.n_hot[k] = hottest_tiles(sum, grid, kHotTiles, &s.hot[size_t(k) * kHotTiles]);
+    });
+    tm.refine_tiles_ms = ms_since(tt);
+    parallel_for(NP, prm.threads, [&](int j) {
+      thread_local std::vector<float> rows, ptag_buf;
+      if (rows.size() < size_t(K) * L) rows.resize(size_t(K) * L);
+      if (ptag_buf.size() < size_t(L)) ptag_buf.resize(size_t(L));
       const int p = s.keep[j];
+      s.searches[j] = 0;
+      s.pixels[j] = 0;
       float* kp = &s.kp[size_t(p) * K * 3];
       const float* ptag;
       if (omz) {
@@ -141,30 +159,22 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
         for (int k = 0; k < K; ++k) {
           if (!(kp[3 * k + 2] > 0.0f)) continue;
           const int x = trunc_clip(kp[3 * k], W - 1), y = trunc_clip(kp[3 * k + 1], H - 1);
-          std::memcpy(&s.rows[size_t(n) * L], tags + (k * HW + int64_t(y) * W + x) * L, sizeof(float) * L);
+          std::memcpy(&rows[size_t(n) * L], tags + (k * HW + int64_t(y) * W + x) * L, sizeof(float) * L);
           ++n;
         }
-        if (n == 0) continue;
-        numpy_mean_rows_f32(s.rows.data(), n, L, s.ptag.data());
-        ptag = s.ptag.data();
+        if (n == 0) return;
+        numpy_mean_rows_f32(rows.data(), n, L, ptag_buf.data());
+        ptag = ptag_buf.data();
       }
       for (int k = 0; k < K; ++k) {
         if (g.cand[size_t(p) * K + k] >= 0) continue;  // only missing joints are searched
         const float* hk = heat + k * HW;
         const float* tk = tags + k * HW * L;
-        if (!s.tiles_ready[k]) {
-          const auto tt = Clock::now();
-          tile_summaries_hw(hk, tk, H, W, L, grid, prm.heat_abs, &s.hmax[k * NT], &s.tlo[k * NT * L],
-                            &s.thi[k * NT * L]);
-          s.n_hot[k] = hottest_tiles(&s.hmax[k * NT], int(NT), kHotTiles, &s.hot[size_t(k) * kHotTiles]);
-          s.tiles_ready[k] = 1;
-          tm.refine_tiles_ms += ms_since(tt);
-        }
-        const RefineHit hit = refine_search_hw(prm.variant, hk, tk, H, W, L, ptag, prm.heat_abs, grid,
-                                               &s.hmax[k * NT], &s.tlo[k * NT * L], &s.thi[k * NT * L],
+        const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
+        const RefineHit hit = refine_search_hw(prm.variant, hk, tk, H, W, L, ptag, prm.heat_abs, grid, sum,
                                                &s.hot[size_t(k) * kHotTiles], s.n_hot[k]);
-        ++tm.refine_searches;
-        tm.refine_pixels += hit.pixels;
+        ++s.searches[j];
+        s.pixels[j] += hit.pixels;
         if (hit.idx < 0) continue;
         const int x = hit.idx % W, y = hit.idx / W;
         switch (prm.variant) {
@@ -193,6 +203,10 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
             break;
         }
       }
+    });
+    for (int j = 0; j < NP; ++j) {
+      tm.refine_searches += s.searches[j];
+      tm.refine_pixels += s.pixels[j];
     }
   }
   tm.refine_ms = ms_since(t0);

@@ -26,7 +26,8 @@ struct DecodeParams {
   bool has_pose_threshold = false;
   float pose_threshold = 0.0f;       // keep people with score > pose_threshold
   std::vector<int32_t> joint_order;  // K, a permutation of 0..K-1
-  int tile = 8;                      // refine tile size (speed only; results do not depend on it)
+  int tile = 4;                      // refine fine tile size (speed only; results do not depend on it)
+  int threads = 1;                   // threads for one image's refine (results do not depend on it)
 };
 
 struct StageTimes {
@@ -52,11 +53,10 @@ struct DecodeScratch {
   std::vector<float> kp;        // PxKx3 working keypoints
   std::vector<float> score;     // P
   std::vector<int32_t> keep;    // people kept, in order
-  std::vector<float> ptag;      // L
-  std::vector<float> rows;      // KxL
-  std::vector<float> hmax, tlo, thi;
+  std::vector<float> summaries;      // K x tile_summary_floats
   std::vector<int32_t> hot, n_hot;    // K x kHotTiles hottest tiles per joint, and their count
-  std::vector<uint8_t> tiles_ready;  // K
+  std::vector<uint8_t> need;         // K: joint searched by some person
+  std::vector<int64_t> searches, pixels;  // per kept person, refine statistics
 };
 
 // heat: KxHxW, tags: KxHxWxL, both C-contiguous float32. Returns 0 or a negative solver status.

@@ -24,11 +24,6 @@
 // bit-identical to the Python one, so the same zeros appear in the same
 // places.
 //
-// munkres114_f32 runs the same steps in float: munkres 1.1.4 given a float32
-// numpy array updates it in place with numpy float32 operations (and its
-// Python-int zero padding turns into float32 on first update), so single
-// precision rounding is what decides the exact zeros there.
-//
 // Known divergence: munkres keeps the zero padding as Python ints, so when an
 // uncovered value ever reaches 2^63 or more (costs around 1e19 and up) Python
 // mixes exact integer arithmetic with float arithmetic; doubles are used
@@ -369,10 +364,6 @@ std::size_t munkres114_workspace_bytes(int R, int C) {
 }
 
 int munkres114(const double* cost, int R, int C, int* row_to_col, void* workspace) {
-  return solve(cost, R, C, row_to_col, workspace);
-}
-
-int munkres114_f32(const float* cost, int R, int C, int* row_to_col, void* workspace) {
   return solve(cost, R, C, row_to_col, workspace);
 }
 

@@ -33,12 +33,5 @@ std::size_t munkres114_workspace_bytes(int R, int C);
 // is filled with -1. Thread-safe: no global state, no allocation, no throw.
 int munkres114(const double* cost, int R, int C, int* row_to_col, void* workspace);
 
-// Same algorithm with float (IEEE binary32) arithmetic on the working matrix:
-// reproduces munkres 1.1.4 when it is handed a float32 numpy array (as
-// mmpose 1.x's associative-embedding grouping does), where every update is a
-// numpy float32 operation. Results can differ from munkres114 on the same
-// values widened to double, because float32 rounding creates or removes exact
-// zeros/ties. Uses the same workspace as munkres114 (munkres114_workspace_bytes).
-int munkres114_f32(const float* cost, int R, int C, int* row_to_col, void* workspace);
 
 }  // namespace hrd

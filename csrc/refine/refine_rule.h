@@ -86,16 +86,25 @@ HRD_INLINE float trunc_int32_f(float v) {
   return static_cast<float>(static_cast<int32_t>(v));
 }
 
-// t, p: L. The amount subtracted from the heat value.
+// t, p: L. The amount subtracted from the heat value. LC > 0 fixes L at compile time (the CPU scan
+// instantiates LC = 1, the common case, so the loop vectorises); the expression is the same either way.
+template <Variant V, int LC>
+HRD_INLINE float refine_penalty_t(const float* t, const float* p, int L) {
+  const int n = LC > 0 ? LC : L;
+  if (V == Variant::HigherHRNet) return round_half_even(sqrtf(pairwise_sum_sq<float>(t, p, n)));
+  if (V == Variant::MMPose) return round_half_even(sqrtf(sq_sequential(t, p, n))) * 100.0f;
+  return trunc_int32_f(fabsf(t[0] - p[0]) + 0.5f);
+}
+
 HRD_INLINE float refine_penalty(Variant variant, const float* t, const float* p, int L) {
   switch (variant) {
     case Variant::HigherHRNet:
-      return round_half_even(sqrtf(pairwise_sum_sq<float>(t, p, L)));
+      return refine_penalty_t<Variant::HigherHRNet, 0>(t, p, L);
     case Variant::MMPose:
-      return round_half_even(sqrtf(sq_sequential(t, p, L))) * 100.0f;
+      return refine_penalty_t<Variant::MMPose, 0>(t, p, L);
     case Variant::OMZ:
     default:
-      return trunc_int32_f(fabsf(t[0] - p[0]) + 0.5f);
+      return refine_penalty_t<Variant::OMZ, 0>(t, p, L);
   }
 }
 

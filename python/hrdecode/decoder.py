@@ -71,7 +71,7 @@ class DecodeConfig:
     pose_threshold: Optional[float] = None
     joint_order: Optional[Tuple[int, ...]] = None
     heat_abs: bool = False
-    refine_tile: int = 8
+    refine_tile: int = 4
     num_threads: Optional[int] = None
 
 

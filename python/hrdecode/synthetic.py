@@ -698,3 +698,20 @@ def to_coco(scenes: Sequence[Scene], coordinate_offset: float = 0.0) -> Dict[str
             {"id": 1, "name": "person", "supercategory": "person", "keypoints": names, "skeleton": skeleton}
         ],
     }
+
+
+def to_omz_output(heatmaps: np.ndarray, kernel: int = 5) -> np.ndarray:
+    """What an Open Model Zoo HigherHRNet model outputs for these heatmaps: NMS is part of its graph
+    (``relu``, then every pixel that is not the maximum of its ``kernel`` x ``kernel`` window is negated).
+    Input for ``Decoder(preset="omz")``.
+
+    heatmaps: (K, H, W) or (N, K, H, W); returns a new float32 array of the same shape.
+    """
+    from ._reference import nms_mask
+
+    h = np.maximum(np.asarray(heatmaps, dtype=np.float32), np.float32(0))
+    flat = h.reshape((-1,) + h.shape[-2:])
+    out = np.empty_like(flat)
+    for i, m in enumerate(flat):
+        out[i] = np.where(nms_mask(m, kernel), m, -m)
+    return out.reshape(h.shape)

@@ -1,0 +1,485 @@
+"""Measure hrdecode and print the README's performance tables as Markdown.
+
+Run from the repository root, in the venv where hrdecode is installed::
+
+    python bench/report.py                    # thorough (default): about 2-3 minutes on 2 cores
+    python bench/report.py --quick            # CI smoke run: few repeats, well under a minute
+    python bench/report.py --json out.json    # also write every number (and the raw settings) as JSON
+
+Every number is measured in this process, on synthetic scenes from ``hrdecode.synthetic`` with fixed
+parameters (see ``bench_scenes.py``: 17 joints, L = 1, seed 0, other ``SceneConfig`` fields default).
+
+Tables:
+
+1. End-to-end latency of ``Decoder("higherhrnet")`` on one image, for 128/256/512 square maps with 0/5/30
+   people: wall time of the Python call, the native per-stage times, and the time to copy both input arrays
+   once (``np.copy`` each), with the ratio decode / copy.
+2. Speedup against the Python decoders on 17x256x256 maps with 5 and 30 people: hrdecode's NumPy +
+   munkres 1.1.4 reference of the HigherHRNet algorithm, the real Open Model Zoo decoder and the real mmpose
+   1.3.2 codec (the latter two from ``tests/oracles.py``, when installed), each against the hrdecode preset
+   that reproduces it, with a check that both return the same keypoints.
+3. Batch throughput: 8 images of 17x256x256 with 10 people, ``num_threads`` 1 vs 2.
+
+Timing: one helper, :func:`measure` (``time.perf_counter`` around each call, warm-up calls first, median of
+the repeats; the repeat count is printed next to every number). Nothing is pinned; other processes on the
+machine add noise, which the "IQR %" columns (interquartile range / median) show.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import hrdecode  # noqa: E402
+from hrdecode import _reference  # noqa: E402
+
+from bench_scenes import batch, oracles, preset_inputs, scene_params  # noqa: E402
+
+STAGES: Tuple[str, ...] = ("candidates_ms", "group_ms", "adjust_ms", "refine_ms")
+TABLE1_SIZES: Tuple[int, ...] = (128, 256, 512)
+TABLE1_PEOPLE: Tuple[int, ...] = (0, 5, 30)
+TABLE2_SIZE = 256
+TABLE2_PEOPLE: Tuple[int, ...] = (5, 30)
+BATCH_N, BATCH_SIZE, BATCH_PEOPLE = 8, 256, 10
+BATCH_THREADS: Tuple[int, ...] = (1, 2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# timing
+# ---------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mode:
+    """How hard to measure. Fast cases repeat until ``budget_s`` is spent (at least ``min_repeats``, at most
+    ``max_repeats`` times); the slow Python baselines run exactly ``slow_repeats`` times."""
+
+    name: str
+    warmup: int
+    min_repeats: int
+    max_repeats: int
+    budget_s: float
+    slow_warmup: int
+    slow_repeats: int
+
+
+THOROUGH = Mode("default", warmup=3, min_repeats=20, max_repeats=1000, budget_s=2.5, slow_warmup=1, slow_repeats=5)
+QUICK = Mode("quick", warmup=1, min_repeats=3, max_repeats=30, budget_s=0.15, slow_warmup=1, slow_repeats=3)
+
+
+@dataclass
+class Timing:
+    """Wall-clock samples of one measured call, plus the medians of any per-call metrics."""
+
+    samples_ms: List[float]
+    metrics: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def repeats(self) -> int:
+        return len(self.samples_ms)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def iqr_pct(self) -> float:
+        """Interquartile range as a percentage of the median (0 with fewer than 4 samples)."""
+        if len(self.samples_ms) < 4:
+            return 0.0
+        q1, _, q3 = statistics.quantiles(self.samples_ms, n=4)
+        return 100.0 * (q3 - q1) / self.median_ms
+
+    def summary(self) -> Dict[str, Any]:
+        return dict(median_ms=self.median_ms, iqr_pct=self.iqr_pct, repeats=self.repeats,
+                    min_ms=min(self.samples_ms), max_ms=max(self.samples_ms), metrics=self.metrics)
+
+
+def measure(fn: Callable[[], Any], *, warmup: int, min_repeats: int, max_repeats: Optional[int] = None,
+            budget_s: float = 0.0, metrics: Optional[Callable[[Any], Mapping[str, float]]] = None) -> Timing:
+    """Time ``fn()``: ``warmup`` untimed calls, then timed calls (``time.perf_counter``) until at least
+    ``min_repeats`` were made and ``budget_s`` seconds spent, or ``max_repeats`` were made.
+
+    ``metrics(result)``, if given, extracts numbers from each timed call's return value (e.g. the native
+    per-stage times); their medians over the timed calls are returned in ``Timing.metrics``.
+    """
+    max_repeats = min_repeats if max_repeats is None else max(max_repeats, min_repeats)
+    for _ in range(warmup):
+        fn()
+    gc.collect()
+    samples: List[float] = []
+    extracted: Dict[str, List[float]] = {}
+    start = time.perf_counter()
+    while len(samples) < max_repeats:
+        t0 = time.perf_counter()
+        result = fn()
+        samples.append((time.perf_counter() - t0) * 1e3)
+        if metrics is not None:
+            for key, value in metrics(result).items():
+                extracted.setdefault(key, []).append(float(value))
+        del result
+        if len(samples) >= min_repeats and time.perf_counter() - start >= budget_s:
+            break
+    return Timing(samples, {k: statistics.median(v) for k, v in extracted.items()})
+
+
+def measure_fast(fn: Callable[[], Any], mode: Mode,
+                 metrics: Optional[Callable[[Any], Mapping[str, float]]] = None) -> Timing:
+    return measure(fn, warmup=mode.warmup, min_repeats=mode.min_repeats, max_repeats=mode.max_repeats,
+                   budget_s=mode.budget_s, metrics=metrics)
+
+
+def measure_slow(fn: Callable[[], Any], mode: Mode) -> Timing:
+    return measure(fn, warmup=mode.slow_warmup, min_repeats=mode.slow_repeats)
+
+
+def native_stages(result: hrdecode.DecodeResult) -> Dict[str, float]:
+    return {**{k: result.timings[k] for k in ("total_ms",) + STAGES}, "people": float(result.num_people)}
+
+
+def copy_inputs(heat: np.ndarray, tags: np.ndarray) -> Callable[[], Tuple[np.ndarray, np.ndarray]]:
+    """The baseline: copy both input arrays once (every input byte read and written once)."""
+    return lambda: (np.copy(heat), np.copy(tags))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# machine facts
+# ---------------------------------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_facts() -> Dict[str, Any]:
+    info = hrdecode.build_info()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count() or 0
+    facts: Dict[str, Any] = {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "cores_usable": usable,
+        "load_average_1min_at_start": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "hrdecode": info["version"],
+        "simd": info["simd"],
+        "compiler": info["compiler"],
+        "hrdecode_threads": info["threads"],
+    }
+    return facts
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the tables
+# ---------------------------------------------------------------------------------------------------------
+
+def table1(mode: Mode) -> List[Dict[str, Any]]:
+    """End-to-end single-image latency of the "higherhrnet" preset, per map size and people count."""
+    dec = hrdecode.Decoder("higherhrnet")
+    rows = []
+    for size in TABLE1_SIZES:
+        for people in TABLE1_PEOPLE:
+            heat, tags = preset_inputs("higherhrnet", size, people)
+            dec_t = measure_fast(lambda: dec(heat, tags), mode, metrics=native_stages)
+            copy_t = measure_fast(copy_inputs(heat, tags), mode)
+            rows.append(dict(size=size, people=people, decode=dec_t.summary(), copy=copy_t.summary(),
+                             people_found=int(dec_t.metrics["people"]),
+                             decode_over_copy=dec_t.median_ms / copy_t.median_ms))
+    return rows
+
+
+@dataclass
+class Comparison:
+    """One scene of one Table 2 row: a Python baseline and the hrdecode preset that reproduces it."""
+
+    people: int
+    baseline: Timing
+    hrdecode: Timing
+    people_baseline: int
+    people_hrdecode: int
+    keypoints_identical: bool
+    scores_max_abs_diff: float
+    topk_ties: bool
+
+    def summary(self) -> Dict[str, Any]:
+        d = asdict(self)
+        d["baseline"], d["hrdecode"] = self.baseline.summary(), self.hrdecode.summary()
+        d["speedup"] = self.baseline.median_ms / self.hrdecode.median_ms
+        return d
+
+
+def _same(kp_ours: np.ndarray, kp_ref: np.ndarray, sc_ours: np.ndarray, sc_ref: np.ndarray) -> Tuple[bool, float]:
+    """(keypoints exactly equal, max |score difference|) of two outputs."""
+    if kp_ours.shape != kp_ref.shape:
+        return False, float("nan")
+    diff = float(np.max(np.abs(sc_ours.astype(np.float64) - sc_ref))) if sc_ref.size else 0.0
+    return bool(np.array_equal(kp_ours, kp_ref)), diff
+
+
+def _reference_baseline(people: int, mode: Mode) -> Comparison:
+    heat, tags = preset_inputs("higherhrnet", TABLE2_SIZE, people)
+    dec = hrdecode.Decoder("higherhrnet")
+    base = measure_slow(lambda: _reference.decode(heat, tags, dec.config, solver="python"), mode)
+    ours = measure_fast(lambda: dec(heat, tags), mode)
+    kp, sc = _reference.decode(heat, tags, dec.config, solver="python")
+    r = dec(heat, tags)
+    ident, diff = _same(r.keypoints, kp, r.scores, sc)
+    return Comparison(people, base, ours, kp.shape[0], r.num_people, ident, diff,
+                      oracles.topk_has_ties(heat[None]))
+
+
+def _omz_baseline(people: int, mode: Mode) -> Comparison:
+    signed, tags = preset_inputs("omz", TABLE2_SIZE, people)
+    dec = hrdecode.Decoder("omz")
+    base = measure_slow(lambda: oracles.omz_decode(signed[None], tags[None]), mode)
+    ours = measure_fast(lambda: dec(signed, tags), mode)
+    poses, scores = oracles.omz_decode(signed[None], tags[None])
+    r = dec(signed, tags)
+    ident, diff = _same(r.keypoints, poses[..., :3], r.scores, scores)
+    ties = oracles.topk_has_ties(np.maximum(signed, 0)[None], kernel=1)
+    return Comparison(people, base, ours, poses.shape[0], r.num_people, ident, diff, ties)
+
+
+def _mmpose_baseline(people: int, mode: Mode) -> Comparison:
+    heat, tags = preset_inputs("mmpose", TABLE2_SIZE, people)
+    dec = hrdecode.Decoder("mmpose")
+    base = measure_slow(lambda: oracles.mmpose_decode(heat[None], tags[None]), mode)
+    ours = measure_fast(lambda: dec(heat, tags), mode)
+    (kp, ks, inst), = oracles.mmpose_decode(heat[None], tags[None])
+    r = dec(heat, tags)
+    ref_kp = np.concatenate([kp, ks[..., None]], axis=-1)
+    ident, diff = _same(r.keypoints, ref_kp, r.scores, inst)
+    return Comparison(people, base, ours, kp.shape[0], r.num_people, ident, diff, oracles.topk_has_ties(heat[None]))
+
+
+@dataclass
+class Baseline:
+    name: str
+    preset: str
+    available: Callable[[], Tuple[bool, str]]
+    run: Callable[[int, Mode], Comparison]
+
+
+BASELINES: Tuple[Baseline, ...] = (
+    Baseline("HigherHRNet reference algorithm (NumPy + munkres 1.1.4)", "higherhrnet",
+             lambda: (True, "hrdecode._reference.decode(..., solver='python')"), _reference_baseline),
+    Baseline("Open Model Zoo decoder (model_api)", "omz", oracles.omz_available, _omz_baseline),
+    Baseline("mmpose 1.3.2 AssociativeEmbedding codec", "mmpose", oracles.mmpose_available, _mmpose_baseline),
+)
+
+
+def table2(mode: Mode) -> List[Dict[str, Any]]:
+    rows = []
+    for b in BASELINES:
+        ok, why = b.available()
+        row: Dict[str, Any] = dict(baseline=b.name, preset=b.preset, available=ok, detail=why)
+        if ok:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the references' own deprecation chatter
+                row["scenes"] = [b.run(p, mode).summary() for p in TABLE2_PEOPLE]
+        rows.append(row)
+    return rows
+
+
+def table3(mode: Mode) -> List[Dict[str, Any]]:
+    """Batch throughput of each preset with num_threads = 1 and 2; results must not depend on threads."""
+    rows = []
+    for preset in ("higherhrnet", "mmpose", "omz"):
+        heat, tags = batch(preset, BATCH_N, BATCH_SIZE, BATCH_PEOPLE)
+        outputs = []
+        for threads in BATCH_THREADS:
+            dec = hrdecode.Decoder(preset, num_threads=threads)
+            t = measure_fast(lambda: dec(heat, tags), mode)
+            outputs.append(dec(heat, tags))
+            rows.append(dict(preset=preset, threads=threads, batch=t.summary(),
+                             images_per_s=BATCH_N / (t.median_ms / 1e3)))
+        first = outputs[0]
+        same = all(len(o) == len(first) and all(np.array_equal(a.keypoints, b.keypoints)
+                                                 and np.array_equal(a.scores, b.scores) for a, b in zip(o, first))
+                   for o in outputs[1:])
+        base = rows[-len(BATCH_THREADS)]["images_per_s"]
+        for row in rows[-len(BATCH_THREADS):]:
+            row["speedup_vs_1_thread"] = row["images_per_s"] / base
+            row["identical_across_threads"] = same
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Markdown
+# ---------------------------------------------------------------------------------------------------------
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str = "") -> str:
+    """A Markdown table; ``align`` has one char per column, "l" or "r" (default: first l, rest r)."""
+    align = align or "l" + "r" * (len(header) - 1)
+    sep = ["---" if a == "l" else "---:" for a in align]
+    lines = ["| " + " | ".join(map(str, header)) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def ms(x: float) -> str:
+    return f"{x:.3f}" if x < 1 else f"{x:.2f}" if x < 100 else f"{x:.0f}"
+
+
+def yes_no(b: bool) -> str:
+    return "yes" if b else "**no**"
+
+
+def render(facts: Mapping[str, Any], mode: Mode, t1: List[Dict[str, Any]], t2: List[Dict[str, Any]],
+           t3: List[Dict[str, Any]]) -> str:
+    out: List[str] = []
+    w = out.append
+    w("## Performance\n")
+    w(f"Measured by `python bench/report.py{' --quick' if mode is QUICK else ''}` (mode: {mode.name}) on: "
+      f"{facts['cpu']}, {facts['cores']} cores ({facts['cores_usable']} usable), "
+      f"1-min load average {facts['load_average_1min_at_start']} at start and "
+      f"{facts.get('load_average_1min_at_end')} at end; Python {facts['python']}, "
+      f"NumPy {facts['numpy']}, hrdecode {facts['hrdecode']} (SIMD: {facts['simd']}, {facts['compiler']}), "
+      f"CPU backend"
+      + (f"; torch intra-op threads (mmpose baseline): {facts['torch_threads_mmpose_baseline']}"
+         if "torch_threads_mmpose_baseline" in facts else "") + ".\n")
+    p = scene_params(0, 0)
+    w("Inputs are synthetic scenes from `hrdecode.synthetic.make_scene` (no model, no dataset): "
+      f"{p['num_joints']} COCO joints, tag length L={p['tag_dim']}, square maps, seed {p['seed']}, all other "
+      "`SceneConfig` fields at their defaults (sigma 2, 20 spurious peaks, noise 0.02, visibility 0.9). "
+      "The `omz` preset and the OMZ decoder get the OMZ model-style signed maps "
+      "(`tests/oracles.py:omz_signed_heatmaps`, 5x5 NMS, non-peaks negated).\n")
+    w(f"Timing: `time.perf_counter` around each call, {mode.warmup} warm-up call(s), then repeats until "
+      f"{mode.budget_s:g} s are spent (at least {mode.min_repeats}, at most {mode.max_repeats}); the median "
+      f"is shown. Slow Python baselines: {mode.slow_warmup} warm-up call(s) and only {mode.slow_repeats} "
+      "timed repeats. Nothing pinned; IQR % = interquartile range / median (noise from other processes).\n")
+
+    # ---- Table 1
+    w("### End-to-end decode latency, `higherhrnet` preset, one image (17 joints, L=1)\n")
+    w("`decode` is the wall time of `Decoder(\"higherhrnet\")(heatmaps, tags)` from Python; `native` and the "
+      "stages are the decoder's own per-stage timings (`DecodeResult.timings`, medians over the same calls); "
+      "`copy` is `np.copy(heatmaps), np.copy(tags)` once each.\n")
+    rows = []
+    for r in t1:
+        d, c, m = r["decode"], r["copy"], r["decode"]["metrics"]
+        rows.append([f"{r['size']}x{r['size']}", r["people"], r["people_found"], ms(d["median_ms"]),
+                     f"{d['iqr_pct']:.0f}", ms(m["total_ms"]), *(ms(m[s]) for s in STAGES), ms(c["median_ms"]),
+                     f"{r['decode_over_copy']:.1f}", f"{d['repeats']}/{c['repeats']}"])
+    w(md_table(["map", "people in scene", "people found", "decode ms", "IQR %", "native ms", "candidates ms",
+                "group ms", "adjust ms", "refine ms", "copy ms", "decode / copy", "repeats (decode/copy)"],
+               rows) + "\n")
+
+    # ---- Table 2
+    w(f"### Speedup against the Python decoders, 17x{TABLE2_SIZE}x{TABLE2_SIZE}, one image\n")
+    w("Each baseline against the hrdecode preset that reproduces it, on the same input arrays (wall time of "
+      "the Python call; the oracle wrappers' input copies/layout changes are included, well under 1 ms). "
+      "`outputs identical`: hrdecode's keypoints (x, y, score) equal the baseline's exactly, same number "
+      "of people, on every scene of the row.\n")
+    rows = []
+    notes = []
+    for r in t2:
+        if not r["available"]:
+            rows.append([r["baseline"], f"`{r['preset']}`"] + ["n/a"] * (3 * len(TABLE2_PEOPLE) + 2))
+            notes.append(f"- {r['baseline']}: not measured ({r['detail']}).")
+            continue
+        cells = []
+        reps = set()
+        for s in r["scenes"]:
+            cells += [ms(s["baseline"]["median_ms"]), ms(s["hrdecode"]["median_ms"]), f"{s['speedup']:.0f}x"]
+            reps.add(f"{s['baseline']['repeats']}/{s['hrdecode']['repeats']}")
+        ident = all(s["keypoints_identical"] for s in r["scenes"])
+        rows.append([r["baseline"], f"`{r['preset']}`", *cells, yes_no(ident), ", ".join(sorted(reps))])
+        detail = "; ".join(
+            f"{s['people']} people: {s['people_baseline']} vs {s['people_hrdecode']} people found, keypoints "
+            f"{'identical' if s['keypoints_identical'] else 'DIFFERENT'}, max |score diff| "
+            f"{s['scores_max_abs_diff']:.2g}{', candidate ties (output order not well defined)' if s['topk_ties'] else ''}"
+            for s in r["scenes"])
+        notes.append(f"- {r['baseline']} ({r['detail']}): {detail}.")
+    header = ["baseline", "hrdecode preset"]
+    for p_ in TABLE2_PEOPLE:
+        header += [f"{p_} p: baseline ms", f"{p_} p: hrdecode ms", f"{p_} p: speedup"]
+    header += ["outputs identical", "repeats (baseline/hrdecode)"]
+    w(md_table(header, rows) + "\n")
+    w("\n".join(notes) + "\n")
+
+    # ---- Table 3
+    w(f"### Batch throughput, {BATCH_N} images of 17x{BATCH_SIZE}x{BATCH_SIZE}, {BATCH_PEOPLE} people each\n")
+    w(f"One call `Decoder(preset, num_threads=k)(heatmaps (N,K,H,W), tags (N,K,H,W,L))` with N={BATCH_N} "
+      f"(scene seeds {scene_params(0, 0)['seed']}..{scene_params(0, 0)['seed'] + BATCH_N - 1}); images/s = "
+      f"N / median batch time. `identical` = the same results with every thread count.\n")
+    rows = [[f"`{r['preset']}`", r["threads"], ms(r["batch"]["median_ms"]), f"{r['images_per_s']:.0f}",
+             f"{r['speedup_vs_1_thread']:.2f}x", f"{r['batch']['iqr_pct']:.0f}", r["batch"]["repeats"],
+             yes_no(r["identical_across_threads"])] for r in t3]
+    w(md_table(["preset", "num_threads", "batch ms", "images/s", "vs 1 thread", "IQR %", "repeats",
+                "identical"], rows))
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------------------
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="few repeats (CI smoke run)")
+    ap.add_argument("--json", metavar="PATH", type=Path, help="also write all results as JSON to PATH")
+    args = ap.parse_args(argv)
+    mode = QUICK if args.quick else THOROUGH
+
+    started = time.perf_counter()
+    facts = machine_facts()
+    # Build every scene up front so scene generation is never inside a measurement.
+    for size in TABLE1_SIZES:
+        for people in TABLE1_PEOPLE:
+            preset_inputs("higherhrnet", size, people)
+    for people in TABLE2_PEOPLE:
+        for preset in ("higherhrnet", "omz", "mmpose"):
+            preset_inputs(preset, TABLE2_SIZE, people)
+    for preset in ("higherhrnet", "mmpose", "omz"):
+        batch(preset, BATCH_N, BATCH_SIZE, BATCH_PEOPLE)
+
+    t1 = table1(mode)
+    t2 = table2(mode)
+    t3 = table3(mode)
+    ok_mmpose, _ = oracles.mmpose_available()
+    if ok_mmpose:
+        import torch
+
+        facts["torch_threads_mmpose_baseline"] = torch.get_num_threads()
+    elapsed = time.perf_counter() - started
+    if hasattr(os, "getloadavg"):
+        facts["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+
+    text = render(facts, mode, t1, t2, t3)
+    print(text)
+    print(f"\n_Report measured in {elapsed:.0f} s._")
+    if args.json:
+        payload = dict(machine=facts, mode=asdict(mode), elapsed_s=elapsed,
+                       scenes=dict(table1=[scene_params(s, p) for s in TABLE1_SIZES for p in TABLE1_PEOPLE],
+                                   table2=[scene_params(TABLE2_SIZE, p) for p in TABLE2_PEOPLE],
+                                   table3=dict(n=BATCH_N, **scene_params(BATCH_SIZE, BATCH_PEOPLE))),
+                       table1=t1, table2=t2, table3=t3)
+        args.json.write_text(json.dumps(payload, indent=2, default=float) + "\n", encoding="utf-8")
+    identical = all(s["keypoints_identical"] for r in t2 if r["available"] for s in r["scenes"])
+    identical &= all(r["identical_across_threads"] for r in t3)
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
