@@ -169,6 +169,12 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def native_module_mtime() -> str:
+    """Modification time of the loaded native module (tells which build was measured)."""
+    path = Path(hrdecode._C.__file__)
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(path.stat().st_mtime))
+
+
 def machine_facts() -> Dict[str, Any]:
     info = hrdecode.build_info()
     try:
@@ -186,6 +192,7 @@ def machine_facts() -> Dict[str, Any]:
         "simd": info["simd"],
         "compiler": info["compiler"],
         "hrdecode_threads": info["threads"],
+        "native_module_mtime": native_module_mtime(),
     }
     return facts
 
@@ -355,10 +362,13 @@ def render(facts: Mapping[str, Any], mode: Mode, t1: List[Dict[str, Any]], t2: L
       f"{facts['cpu']}, {facts['cores']} cores ({facts['cores_usable']} usable), "
       f"1-min load average {facts['load_average_1min_at_start']} at start and "
       f"{facts.get('load_average_1min_at_end')} at end; Python {facts['python']}, "
-      f"NumPy {facts['numpy']}, hrdecode {facts['hrdecode']} (SIMD: {facts['simd']}, {facts['compiler']}), "
+      f"NumPy {facts['numpy']}, hrdecode {facts['hrdecode']} (SIMD: {facts['simd']}, {facts['compiler']}, "
+      f"native module built {facts['native_module_mtime']}), "
       f"CPU backend"
       + (f"; torch intra-op threads (mmpose baseline): {facts['torch_threads_mmpose_baseline']}"
          if "torch_threads_mmpose_baseline" in facts else "") + ".\n")
+    if "warning" in facts:
+        w(f"**Warning:** {facts['warning']}\n")
     p = scene_params(0, 0)
     w("Inputs are synthetic scenes from `hrdecode.synthetic.make_scene` (no model, no dataset): "
       f"{p['num_joints']} COCO joints, tag length L={p['tag_dim']}, square maps, seed {p['seed']}, all other "
@@ -465,6 +475,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elapsed = time.perf_counter() - started
     if hasattr(os, "getloadavg"):
         facts["load_average_1min_at_end"] = round(os.getloadavg()[0], 2)
+    if native_module_mtime() != facts["native_module_mtime"]:
+        facts["warning"] = ("hrdecode's native module was replaced on disk during this run; the numbers are "
+                            "from the build loaded at start. Rerun to measure the new build.")
 
     text = render(facts, mode, t1, t2, t3)
     print(text)

@@ -205,13 +205,11 @@ PYBIND11_MODULE(_C, m) {
           if (brute) {
             hit = refine_search_brute_hw(v, hp, tp, H, W, L, pp, heat_abs);
           } else {
-            const TileGrid g = make_tile_grid(H, W, tile, 4);
-            std::vector<float> buf(tile_summary_floats(g, L));
+            const TileGrid g = make_tile_grid(H, W, tile);
+            std::vector<float> buf(tile_summary_words(g, L));
             const TileSummary sum = tile_summary_at(buf.data(), g, L);
-            std::vector<int32_t> hot(16);
             tile_summaries_hw(hp, tp, H, W, L, g, heat_abs, sum);
-            const int n_hot = hottest_tiles(sum, g, 16, hot.data());
-            hit = refine_search_hw(v, hp, tp, H, W, L, pp, heat_abs, g, sum, hot.data(), n_hot);
+            hit = refine_search_hw(v, hp, tp, H, W, L, pp, heat_abs, g, sum);
           }
           return py::make_tuple(hit.idx, hit.heat);
         },

@@ -23,8 +23,6 @@ void ensure(std::vector<T>& v, size_t n) {
   if (v.size() < n) v.resize(n);
 }
 
-constexpr int kCoarse = 4;     // coarse refine tiles are kCoarse x kCoarse fine tiles
-constexpr int kHotTiles = 16;  // hottest coarse tiles kept per joint to seed the searches
 
 // float -> int as numpy's astype(int) (truncation toward zero), then clipped into the map.
 inline int trunc_clip(float v, int hi) {
@@ -117,11 +115,9 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   // ---- 4. refine: fill missing joints ----------------------------------------------------------------
   t0 = Clock::now();
   if (prm.refine && NP > 0) {
-    const TileGrid grid = make_tile_grid(H, W, prm.tile, kCoarse);
-    const size_t per_joint = tile_summary_floats(grid, L);
+    const TileGrid grid = make_tile_grid(H, W, prm.tile);
+    const size_t per_joint = tile_summary_words(grid, L);
     ensure(s.summaries, size_t(K) * per_joint);
-    ensure(s.hot, size_t(K) * kHotTiles);
-    ensure(s.n_hot, size_t(K));
     ensure(s.need, size_t(K));
     ensure(s.searches, size_t(P));
     ensure(s.pixels, size_t(P));
@@ -137,7 +133,6 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
       if (!s.need[k]) return;
       const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
       tile_summaries_hw(heat + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum);
-      s.n_hot[k] = hottest_tiles(sum, grid, kHotTiles, &s.hot[size_t(k) * kHotTiles]);
     });
     tm.refine_tiles_ms = ms_since(tt);
     parallel_for(NP, prm.threads, [&](int j) {
@@ -171,8 +166,7 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
         const float* hk = heat + k * HW;
         const float* tk = tags + k * HW * L;
         const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
-        const RefineHit hit = refine_search_hw(prm.variant, hk, tk, H, W, L, ptag, prm.heat_abs, grid, sum,
-                                               &s.hot[size_t(k) * kHotTiles], s.n_hot[k]);
+        const RefineHit hit = refine_search_hw(prm.variant, hk, tk, H, W, L, ptag, prm.heat_abs, grid, sum);
         ++s.searches[j];
         s.pixels[j] += hit.pixels;
         if (hit.idx < 0) continue;

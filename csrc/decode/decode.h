@@ -53,8 +53,7 @@ struct DecodeScratch {
   std::vector<float> kp;        // PxKx3 working keypoints
   std::vector<float> score;     // P
   std::vector<int32_t> keep;    // people kept, in order
-  std::vector<float> summaries;      // K x tile_summary_floats
-  std::vector<int32_t> hot, n_hot;    // K x kHotTiles hottest tiles per joint, and their count
+  std::vector<float> summaries;      // K x tile_summary_words
   std::vector<uint8_t> need;         // K: joint searched by some person
   std::vector<int64_t> searches, pixels;  // per kept person, refine statistics
 };

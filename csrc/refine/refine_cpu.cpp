@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstring>
 #include <limits>
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -97,15 +98,15 @@ void summarise_tile_row(const float* heat, const float* tags, int W, int L, Tile
 }
 
 #if defined(__SSE2__)
-// The common case, 4x4 fine tiles and one tag dimension, with SSE2: one vector per tile row.
-// Same results as summarise_tile_row (min/max are exact; non-finite values become the neutral element).
+// The common case, 4x4 tiles and one tag dimension, with SSE2: one vector per tile row. maxps/minps return
+// their second operand when either is NaN, so with the accumulator second NaN pixels are ignored for free.
+// Infinite values are not excluded here: they can only widen a tile's range or raise its heat, which keeps
+// every bound valid (a looser bound changes what is scanned, never the result: such pixels never win).
 template <bool ABS>
 void summarise_tile_row_sse_t4_l1(const float* heat, const float* tags, int W, TileGrid g, int ty, int y0, int y1,
                                   const TileSummary& s) {
   const __m128 pinf = _mm_set1_ps(kInf), ninf = _mm_set1_ps(-kInf);
   const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
-  auto finite_mask = [&](__m128 v) { return _mm_and_ps(_mm_cmplt_ps(v, pinf), _mm_cmpgt_ps(v, ninf)); };
-  auto select = [](__m128 m, __m128 a, __m128 b) { return _mm_or_ps(_mm_and_ps(m, a), _mm_andnot_ps(m, b)); };
   auto hmax4 = [](__m128 v) {
     v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
     v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
@@ -122,11 +123,10 @@ void summarise_tile_row_sse_t4_l1(const float* heat, const float* tags, int W, T
     for (int y = y0; y < y1; ++y) {
       __m128 h = _mm_loadu_ps(heat + int64_t(y) * W + tx * 4);
       if (ABS) h = _mm_and_ps(h, absmask);
-      hm = _mm_max_ps(hm, select(finite_mask(h), h, ninf));
+      hm = _mm_max_ps(h, hm);
       const __m128 t = _mm_loadu_ps(tags + int64_t(y) * W + tx * 4);
-      const __m128 m = finite_mask(t);
-      lo = _mm_min_ps(lo, select(m, t, pinf));
-      hi = _mm_max_ps(hi, select(m, t, ninf));
+      lo = _mm_min_ps(t, lo);
+      hi = _mm_max_ps(t, hi);
     }
     const int t = ty * g.TX + tx;
     s.hmax[t] = hmax4(hm);
@@ -151,6 +151,26 @@ void summarise_tile_row_sse_t4_l1(const float* heat, const float* tags, int W, T
 }
 #endif
 
+// Heat bucket: the top 12 bits of the order-preserving integer key of a float (sign, exponent, 3 mantissa
+// bits). Larger float -> larger or equal bucket.
+inline uint32_t heat_bucket(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+  return u >> 20;
+}
+constexpr int kBuckets = 4096;
+
+// Counting sort of the tiles by decreasing heat bucket, ascending tile index within a bucket.
+inline void sort_by_heat(TileGrid g, const TileSummary& s) {
+  const int NT = g.TY * g.TX;
+  int32_t* start = s.order + NT;  // kBuckets + 1 counters live after the order
+  std::memset(start, 0, sizeof(int32_t) * (kBuckets + 1));
+  for (int t = 0; t < NT; ++t) ++start[kBuckets - 1 - heat_bucket(s.hmax[t]) + 1];
+  for (int b = 0; b < kBuckets; ++b) start[b + 1] += start[b];
+  for (int t = 0; t < NT; ++t) s.order[start[kBuckets - 1 - heat_bucket(s.hmax[t])]++] = t;
+}
+
 template <bool ABS>
 void summaries(const float* heat, const float* tags, int H, int W, int L, TileGrid g, const TileSummary& s) {
   for (int ty = 0; ty < g.TY; ++ty) {
@@ -166,48 +186,24 @@ void summaries(const float* heat, const float* tags, int H, int W, int L, TileGr
     else
       summarise_tile_row<0, ABS>(heat, tags, W, L, g, ty, y0, y1, s);
   }
-  // coarse level: reduce F x F fine tiles
-  for (int cy = 0; cy < g.CY; ++cy) {
-    for (int cx = 0; cx < g.CX; ++cx) {
-      const int c = cy * g.CX + cx;
-      float hm = -kInf;
-      float* lo = s.ctlo + int64_t(c) * L;
-      float* hi = s.cthi + int64_t(c) * L;
-      for (int l = 0; l < L; ++l) {
-        lo[l] = kInf;
-        hi[l] = -kInf;
-      }
-      for (int ty = cy * g.F; ty < (cy + 1) * g.F && ty < g.TY; ++ty) {
-        for (int tx = cx * g.F; tx < (cx + 1) * g.F && tx < g.TX; ++tx) {
-          const int t = ty * g.TX + tx;
-          hm = fmaxf_keep(hm, s.hmax[t]);
-          for (int l = 0; l < L; ++l) {
-            lo[l] = fminf_keep(lo[l], s.tlo[int64_t(t) * L + l]);
-            hi[l] = fmaxf_keep(hi[l], s.thi[int64_t(t) * L + l]);
-          }
-        }
-      }
-      s.chmax[c] = hm;
-    }
-  }
+  sort_by_heat(g, s);
 }
 
 }  // namespace
 
-std::size_t tile_summary_floats(TileGrid g, int L) {
-  const std::size_t nf = std::size_t(g.TY) * g.TX, nc = std::size_t(g.CY) * g.CX;
-  return nf * (1 + 2 * std::size_t(L)) + nc * (1 + 2 * std::size_t(L));
+std::size_t tile_summary_words(TileGrid g, int L) {
+  const std::size_t nt = std::size_t(g.TY) * g.TX;
+  return nt * (1 + 2 * std::size_t(L)) + nt + kBuckets + 1;
 }
 
 TileSummary tile_summary_at(float* base, TileGrid g, int L) {
-  const std::size_t nf = std::size_t(g.TY) * g.TX, nc = std::size_t(g.CY) * g.CX;
+  const std::size_t nt = std::size_t(g.TY) * g.TX;
+  static_assert(sizeof(float) == sizeof(int32_t), "4-byte words");
   TileSummary s;
   s.hmax = base;
-  s.tlo = s.hmax + nf;
-  s.thi = s.tlo + nf * L;
-  s.chmax = s.thi + nf * L;
-  s.ctlo = s.chmax + nc;
-  s.cthi = s.ctlo + nc * L;
+  s.tlo = s.hmax + nt;
+  s.thi = s.tlo + nt * L;
+  s.order = reinterpret_cast<int32_t*>(s.thi + nt * L);
   return s;
 }
 
@@ -219,95 +215,43 @@ void tile_summaries_hw(const float* heat, const float* tags, int H, int W, int L
     summaries<false>(heat, tags, H, W, L, g, out);
 }
 
-int hottest_tiles(const TileSummary& s, TileGrid g, int n, int32_t* out) {
-  // Keep the n hottest by insertion into a sorted list: n is small and most tiles fail the first compare.
-  const float* hmax = s.chmax;
-  int cnt = 0;
-  for (int t = 0; t < g.CY * g.CX; ++t) {
-    const float h = hmax[t];
-    if (!(h > -kInf)) continue;
-    if (cnt == n) {
-      if (!(h > hmax[out[n - 1]])) continue;
-      --cnt;
-    }
-    int j = cnt++;
-    while (j > 0 && h > hmax[out[j - 1]]) {
-      out[j] = out[j - 1];
-      --j;
-    }
-    out[j] = t;
-  }
-  return cnt;
-}
-
 namespace {
 
 template <Variant V, int LC, bool ABS>
 RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L, const float* p, TileGrid g,
-                      const TileSummary& sum, const int32_t* hot, int n_hot) {
+                      const TileSummary& sum) {
   constexpr int kMaxBoundL = 64;
   float nearest[kMaxBoundL];
   const int Ln = LC > 0 ? LC : L;
-  // Upper bound of the score over a box: its hottest heat minus the penalty at the tag nearest to p.
-  auto bound = [&](float hmax, const float* lo, const float* hi) {
-    if (!(lo[0] <= hi[0])) return -kInf;  // no finite tag in the box: every pixel's score is NaN
-    for (int l = 0; l < Ln; ++l) nearest[l] = p[l] < lo[l] ? lo[l] : (p[l] > hi[l] ? hi[l] : p[l]);
-    return refine_score(hmax, refine_penalty_t<V, LC>(nearest, p, Ln));
-  };
   float best = -kInf;
   int32_t best_idx = std::numeric_limits<int32_t>::max();
   float best_heat = 0.0f;
+  uint32_t best_bucket = heat_bucket(best);
   int64_t pixels = 0;
-  auto visit_fine = [&](int ty, int tx) {
-    const int t = ty * g.TX + tx;
-    if (sum.hmax[t] < best) return;  // penalties are >= 0: nothing here beats the best
+  const int NT = g.TY * g.TX;
+  for (int i = 0; i < NT; ++i) {
+    const int t = sum.order[i];
+    const float hm = sum.hmax[t];
+    if (hm < best) {
+      // Penalties are >= 0, so this tile cannot win; once whole buckets are below the best, no later
+      // tile can either.
+      if (heat_bucket(hm) < best_bucket) break;
+      continue;
+    }
+    const float* lo = sum.tlo + int64_t(t) * L;
+    const float* hi = sum.thi + int64_t(t) * L;
+    if (!(lo[0] <= hi[0])) continue;  // no finite tag in this tile: every pixel's score is NaN
+    // Upper bound of the score in the tile: its hottest heat minus the penalty at the tag nearest to p.
+    for (int l = 0; l < Ln; ++l) nearest[l] = p[l] < lo[l] ? lo[l] : (p[l] > hi[l] ? hi[l] : p[l]);
+    const int ty = t / g.TX, tx = t % g.TX;
     const int y0 = ty * g.T, x0 = tx * g.T;
-    if (!refine_better(bound(sum.hmax[t], sum.tlo + int64_t(t) * L, sum.thi + int64_t(t) * L), y0 * W + x0, best,
-                       best_idx))
-      return;  // (NaN bounds skip too)
+    if (!refine_better(refine_score(hm, refine_penalty_t<V, LC>(nearest, p, Ln)), y0 * W + x0, best, best_idx))
+      continue;  // (NaN bounds skip too)
     const int y1 = y0 + g.T < H ? y0 + g.T : H, x1 = x0 + g.T < W ? x0 + g.T : W;
     scan_box<V, LC, ABS>(heat, tags, W, L, p, y0, y1, x0, x1, best, best_idx, best_heat);
     pixels += int64_t(y1 - y0) * (x1 - x0);
-  };
-  auto coarse_bound = [&](int c) { return bound(sum.chmax[c], sum.ctlo + int64_t(c) * L, sum.cthi + int64_t(c) * L); };
-  auto coarse_first = [&](int c) { return int32_t((c / g.CX) * g.F * g.T * W + (c % g.CX) * g.F * g.T); };
-  auto visit_coarse = [&](int c) {
-    const int cy = c / g.CX, cx = c % g.CX;
-    for (int ty = cy * g.F; ty < (cy + 1) * g.F && ty < g.TY; ++ty)
-      for (int tx = cx * g.F; tx < (cx + 1) * g.F && tx < g.TX; ++tx) visit_fine(ty, tx);
-  };
-  // Seeding: among the hottest coarse tiles, visit those with the best bounds first, so that `best` is
-  // high before the full pass. (A tile seen twice changes nothing: a pixel never beats itself.)
-  constexpr int kSeed = 4;
-  int seed[kSeed];
-  float seed_ub[kSeed];
-  int nseed = 0;
-  for (int i = 0; i < n_hot; ++i) {
-    const int c = hot[i];
-    const float u = coarse_bound(c);
-    if (!(u > -kInf)) continue;
-    if (nseed == kSeed) {
-      if (!(u > seed_ub[kSeed - 1])) continue;
-      --nseed;
-    }
-    int j = nseed++;
-    while (j > 0 && u > seed_ub[j - 1]) {
-      seed[j] = seed[j - 1];
-      seed_ub[j] = seed_ub[j - 1];
-      --j;
-    }
-    seed[j] = c;
-    seed_ub[j] = u;
+    best_bucket = heat_bucket(best);
   }
-  for (int i = 0; i < nseed; ++i)
-    if (refine_better(seed_ub[i], coarse_first(seed[i]), best, best_idx)) visit_coarse(seed[i]);
-  // Full pass over the coarse tiles, then the fine tiles inside the survivors.
-  for (int c = 0; c < g.CY * g.CX; ++c) {
-    if (sum.chmax[c] < best) continue;
-    if (!refine_better(coarse_bound(c), coarse_first(c), best, best_idx)) continue;
-    visit_coarse(c);
-  }
-  // Boxes with a -inf bound hold no pixel with a finite score; if nothing was found, there is none.
   if (best_idx == std::numeric_limits<int32_t>::max() || !(best - best == 0.0f)) return RefineHit{-1, 0.0f, pixels};
   return RefineHit{best_idx, best_heat, pixels};
 }
@@ -346,10 +290,9 @@ RefineHit brute_impl(const float* heat, const float* tags, int H, int W, int L, 
 }  // namespace
 
 RefineHit refine_search_hw(Variant variant, const float* heat, const float* tags, int H, int W, int L,
-                           const float* p, bool heat_abs, TileGrid g, const TileSummary& sum, const int32_t* hot,
-                           int n_hot) {
+                           const float* p, bool heat_abs, TileGrid g, const TileSummary& sum) {
   if (L > 64) return refine_search_brute_hw(variant, heat, tags, H, W, L, p, heat_abs);
-  HRD_DISPATCH(search_impl, variant, L, heat_abs, heat, tags, H, W, L, p, g, sum, hot, n_hot);
+  HRD_DISPATCH(search_impl, variant, L, heat_abs, heat, tags, H, W, L, p, g, sum);
 }
 
 RefineHit refine_search_brute_hw(Variant variant, const float* heat, const float* tags, int H, int W, int L,
