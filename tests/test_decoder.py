@@ -387,7 +387,7 @@ def test_candidates_equal_the_rule(kernel, seed):
 
 @pytest.mark.parametrize("variant", [0, 1, 2])
 @pytest.mark.parametrize("L", [1, 2, 3])
-@pytest.mark.parametrize("tile", [1, 3, 8, 16, 64])
+@pytest.mark.parametrize("tile", [1, 3, 4, 8, 16, 64])
 def test_pruned_refine_equals_brute_force(variant, L, tile):
     rng = np.random.default_rng(variant * 100 + L * 10 + tile)
     name = ["higherhrnet", "mmpose", "omz"][variant]
@@ -404,6 +404,9 @@ def test_pruned_refine_equals_brute_force(variant, L, tile):
         if trial % 5 == 2:
             heat[rng.random((H, W)) < 0.1] = np.nan
             tags[rng.random((H, W, L)) < 0.1] = np.nan
+        if trial % 7 == 3:
+            heat[rng.random((H, W)) < 0.05] = rng.choice([np.inf, -np.inf])
+            tags[rng.random((H, W, L)) < 0.05] = rng.choice([np.inf, -np.inf])
         p = (rng.normal(size=L) * 2).astype(np.float32)
         heat_abs = variant == 2
         fast = _C.refine_search(variant, heat, tags, p, heat_abs, tile, False)
