@@ -16,9 +16,7 @@
 #include "group/munkres.h"
 #include "nms/nms.h"
 #include "refine/refine.h"
-#if defined(HRDECODE_WITH_CUDA)
 #include "cuda/device.h"
-#endif
 
 namespace py = pybind11;
 using namespace hrd;
@@ -225,23 +223,20 @@ PYBIND11_MODULE(_C, m) {
   m.def("default_num_threads", &default_num_threads);
 
   m.def("cuda_status", []() {
-    py::dict d;
 #if defined(HRDECODE_WITH_CUDA)
     const CudaStatus s = cuda_status();
+#else
+    CudaStatus s;
+    s.error = -1;
+    s.message = "this build has no CUDA backend (built with HRDECODE_CUDA=OFF or without nvcc)";
+#endif
+    py::dict d;
     d["usable"] = s.usable;
     d["device_count"] = s.device_count;
     d["error"] = s.error;
     d["driver_version"] = s.driver_version;
     d["runtime_version"] = s.runtime_version;
     d["message"] = s.message;
-#else
-    d["usable"] = false;
-    d["device_count"] = 0;
-    d["error"] = -1;
-    d["driver_version"] = 0;
-    d["runtime_version"] = 0;
-    d["message"] = std::string("this build has no CUDA backend (built with HRDECODE_CUDA=OFF or without nvcc)");
-#endif
     return d;
   });
 

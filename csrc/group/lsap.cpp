@@ -25,6 +25,7 @@
 // The cost matrix is used as given (no shift by its minimum).
 
 #include "group/lsap.h"
+#include "common/checked.h"
 
 #include <cmath>
 #include <cstdint>
@@ -40,18 +41,6 @@ namespace hrd {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-
-bool checked_mul(std::size_t a, std::size_t b, std::size_t* out) {
-  if (a != 0 && b > SIZE_MAX / a) return false;
-  *out = a * b;
-  return true;
-}
-
-bool checked_add(std::size_t a, std::size_t b, std::size_t* out) {
-  if (b > SIZE_MAX - a) return false;
-  *out = a + b;
-  return true;
-}
 
 // Workspace for a problem solved as nr x nc (nr <= nc), all doubles first:
 //   transposed cost (only when the input is tall) nr*nc | u nr | v nc |

@@ -30,6 +30,7 @@
 // throughout here.
 
 #include "group/munkres.h"
+#include "common/checked.h"
 
 #include <cmath>
 #include <cstdint>
@@ -52,19 +53,6 @@ constexpr unsigned char kPrime = 2;
 // (2^63 - 1). For a double x, `x < 2^63 - 1` holds exactly when `x < 2^63`,
 // and adding the int to a double rounds it to 2^63, so 2^63 is equivalent.
 constexpr double kMinSeed = 9223372036854775808.0;  // 2^63
-
-// Sizes of the workspace parts; false if they overflow size_t.
-bool checked_mul(std::size_t a, std::size_t b, std::size_t* out) {
-  if (a != 0 && b > SIZE_MAX / a) return false;
-  *out = a * b;
-  return true;
-}
-
-bool checked_add(std::size_t a, std::size_t b, std::size_t* out) {
-  if (b > SIZE_MAX - a) return false;
-  *out = a + b;
-  return true;
-}
 
 struct Layout {
   std::size_t cells_off, path_off, mark_off, rowcov_off, colcov_off, total;
