@@ -47,13 +47,13 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   ensure(s.counts, size_t(K));
   ensure(s.ctags, size_t(K) * M * L);
   const int radius = (prm.nms_kernel - 1) / 2;
-  for (int k = 0; k < K; ++k) {
+  parallel_for(K, prm.threads, [&](int k) {  // joints are independent; each writes its own slots
     Peak* pk = s.peaks.data() + size_t(k) * M;
     const int n = topk_candidates_hw(heat + k * HW, H, W, radius, prm.detection_threshold, M, pk);
     s.counts[k] = n;
     for (int m = 0; m < n; ++m)
       std::memcpy(&s.ctags[(size_t(k) * M + m) * L], tags + (k * HW + pk[m].idx) * L, sizeof(float) * L);
-  }
+  });
   tm.candidates_ms = ms_since(t0);
 
   // ---- 2. grouping ---------------------------------------------------------------------------------------
