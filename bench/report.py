@@ -2,8 +2,8 @@
 
 Run from the repository root, in the venv where hrdecode is installed::
 
-    python bench/report.py                    # thorough (default): about 2-3 minutes on 2 cores
-    python bench/report.py --quick            # CI smoke run: few repeats, well under a minute
+    python bench/report.py                    # thorough (default): about 1.5 minutes on 2 cores
+    python bench/report.py --quick            # CI smoke run: few repeats, about 15 s
     python bench/report.py --json out.json    # also write every number (and the raw settings) as JSON
 
 Every number is measured in this process, on synthetic scenes from ``hrdecode.synthetic`` with fixed
@@ -12,13 +12,15 @@ parameters (see ``bench_scenes.py``: 17 joints, L = 1, seed 0, other ``SceneConf
 Tables:
 
 1. End-to-end latency of ``Decoder("higherhrnet")`` on one image, for 128/256/512 square maps with 0/5/30
-   people: wall time of the Python call, the native per-stage times, and the time to copy both input arrays
-   once (``np.copy`` each), with the ratio decode / copy.
+   people: wall time of the Python call (default threads and num_threads=1), the native per-stage times, and
+   the time to copy both input arrays once (``np.copy`` each), with the ratio decode / copy.
 2. Speedup against the Python decoders on 17x256x256 maps with 5 and 30 people: hrdecode's NumPy +
    munkres 1.1.4 reference of the HigherHRNet algorithm, the real Open Model Zoo decoder and the real mmpose
    1.3.2 codec (the latter two from ``tests/oracles.py``, when installed), each against the hrdecode preset
    that reproduces it, with a check that both return the same keypoints.
-3. Batch throughput: 8 images of 17x256x256 with 10 people, ``num_threads`` 1 vs 2.
+3. Batch throughput: 8 images of 17x256x256 with 10 people, ``num_threads`` 1 vs 2, every preset.
+
+Exit status: 1 if any output check fails (hrdecode differs from a baseline, or depends on the thread count).
 
 Timing: one helper, :func:`measure` (``time.perf_counter`` around each call, warm-up calls first, median of
 the repeats; the repeat count is printed next to every number). Nothing is pinned; other processes on the
@@ -202,98 +204,94 @@ def machine_facts() -> Dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------
 
 def table1(mode: Mode) -> List[Dict[str, Any]]:
-    """End-to-end single-image latency of the "higherhrnet" preset, per map size and people count."""
+    """End-to-end single-image latency of the "higherhrnet" preset, per map size and people count, with the
+    Decoder's default thread count and with num_threads=1."""
     dec = hrdecode.Decoder("higherhrnet")
+    dec1 = hrdecode.Decoder("higherhrnet", num_threads=1)
     rows = []
     for size in TABLE1_SIZES:
         for people in TABLE1_PEOPLE:
             heat, tags = preset_inputs("higherhrnet", size, people)
             dec_t = measure_fast(lambda: dec(heat, tags), mode, metrics=native_stages)
+            dec1_t = measure_fast(lambda: dec1(heat, tags), mode)
             copy_t = measure_fast(copy_inputs(heat, tags), mode)
-            rows.append(dict(size=size, people=people, decode=dec_t.summary(), copy=copy_t.summary(),
-                             people_found=int(dec_t.metrics["people"]),
+            rows.append(dict(size=size, people=people, decode=dec_t.summary(), decode_1_thread=dec1_t.summary(),
+                             copy=copy_t.summary(), people_found=int(dec_t.metrics["people"]),
                              decode_over_copy=dec_t.median_ms / copy_t.median_ms))
     return rows
 
 
-@dataclass
-class Comparison:
-    """One scene of one Table 2 row: a Python baseline and the hrdecode preset that reproduces it."""
-
-    people: int
-    baseline: Timing
-    hrdecode: Timing
-    people_baseline: int
-    people_hrdecode: int
-    keypoints_identical: bool
-    scores_max_abs_diff: float
-    topk_ties: bool
-
-    def summary(self) -> Dict[str, Any]:
-        d = asdict(self)
-        d["baseline"], d["hrdecode"] = self.baseline.summary(), self.hrdecode.summary()
-        d["speedup"] = self.baseline.median_ms / self.hrdecode.median_ms
-        return d
+#: A decoder's output reduced to (keypoints (P, K, 3) x/y/score, person scores (P,)).
+Output = Tuple[np.ndarray, np.ndarray]
 
 
-def _same(kp_ours: np.ndarray, kp_ref: np.ndarray, sc_ours: np.ndarray, sc_ref: np.ndarray) -> Tuple[bool, float]:
-    """(keypoints exactly equal, max |score difference|) of two outputs."""
-    if kp_ours.shape != kp_ref.shape:
-        return False, float("nan")
-    diff = float(np.max(np.abs(sc_ours.astype(np.float64) - sc_ref))) if sc_ref.size else 0.0
-    return bool(np.array_equal(kp_ours, kp_ref)), diff
-
-
-def _reference_baseline(people: int, mode: Mode) -> Comparison:
-    heat, tags = preset_inputs("higherhrnet", TABLE2_SIZE, people)
-    dec = hrdecode.Decoder("higherhrnet")
-    base = measure_slow(lambda: _reference.decode(heat, tags, dec.config, solver="python"), mode)
-    ours = measure_fast(lambda: dec(heat, tags), mode)
-    kp, sc = _reference.decode(heat, tags, dec.config, solver="python")
-    r = dec(heat, tags)
-    ident, diff = _same(r.keypoints, kp, r.scores, sc)
-    return Comparison(people, base, ours, kp.shape[0], r.num_people, ident, diff,
-                      oracles.topk_has_ties(heat[None]))
-
-
-def _omz_baseline(people: int, mode: Mode) -> Comparison:
-    signed, tags = preset_inputs("omz", TABLE2_SIZE, people)
-    dec = hrdecode.Decoder("omz")
-    base = measure_slow(lambda: oracles.omz_decode(signed[None], tags[None]), mode)
-    ours = measure_fast(lambda: dec(signed, tags), mode)
-    poses, scores = oracles.omz_decode(signed[None], tags[None])
-    r = dec(signed, tags)
-    ident, diff = _same(r.keypoints, poses[..., :3], r.scores, scores)
-    ties = oracles.topk_has_ties(np.maximum(signed, 0)[None], kernel=1)
-    return Comparison(people, base, ours, poses.shape[0], r.num_people, ident, diff, ties)
-
-
-def _mmpose_baseline(people: int, mode: Mode) -> Comparison:
-    heat, tags = preset_inputs("mmpose", TABLE2_SIZE, people)
-    dec = hrdecode.Decoder("mmpose")
-    base = measure_slow(lambda: oracles.mmpose_decode(heat[None], tags[None]), mode)
-    ours = measure_fast(lambda: dec(heat, tags), mode)
-    (kp, ks, inst), = oracles.mmpose_decode(heat[None], tags[None])
-    r = dec(heat, tags)
-    ref_kp = np.concatenate([kp, ks[..., None]], axis=-1)
-    ident, diff = _same(r.keypoints, ref_kp, r.scores, inst)
-    return Comparison(people, base, ours, kp.shape[0], r.num_people, ident, diff, oracles.topk_has_ties(heat[None]))
-
-
-@dataclass
+@dataclass(frozen=True)
 class Baseline:
+    """A Python decoder and the hrdecode preset that reproduces it.
+
+    ``call(heatmaps, tags)`` is what is timed; ``normalize`` turns its return value into an :data:`Output`
+    (not timed); ``ties(heatmaps)`` says whether the input has exact top-k ties (baseline order undefined).
+    """
+
     name: str
     preset: str
     available: Callable[[], Tuple[bool, str]]
-    run: Callable[[int, Mode], Comparison]
+    call: Callable[[np.ndarray, np.ndarray], Any]
+    normalize: Callable[[Any], Output]
+    ties: Callable[[np.ndarray], bool]
+
+
+_HIGHERHRNET_CONFIG = hrdecode.Decoder("higherhrnet").config
+
+
+def _reference_call(heat: np.ndarray, tags: np.ndarray) -> Output:
+    return _reference.decode(heat, tags, _HIGHERHRNET_CONFIG, solver="python")
+
+
+def _omz_output(out: Any) -> Output:
+    poses, scores = out
+    return poses[..., :3], scores
+
+
+def _mmpose_output(out: Any) -> Output:
+    (kp, ks, inst), = out
+    return np.concatenate([kp, ks[..., None]], axis=-1), inst
 
 
 BASELINES: Tuple[Baseline, ...] = (
     Baseline("HigherHRNet reference algorithm (NumPy + munkres 1.1.4)", "higherhrnet",
-             lambda: (True, "hrdecode._reference.decode(..., solver='python')"), _reference_baseline),
-    Baseline("Open Model Zoo decoder (model_api)", "omz", oracles.omz_available, _omz_baseline),
-    Baseline("mmpose 1.3.2 AssociativeEmbedding codec", "mmpose", oracles.mmpose_available, _mmpose_baseline),
+             lambda: (True, "hrdecode._reference.decode(..., solver='python')"),
+             _reference_call, lambda out: out, lambda h: oracles.topk_has_ties(h[None])),
+    Baseline("Open Model Zoo decoder (model_api)", "omz", oracles.omz_available,
+             lambda h, t: oracles.omz_decode(h[None], t[None]), _omz_output,
+             # OMZ's maps are NMS'ed in the graph: its top-k reads the positive part directly
+             lambda h: oracles.topk_has_ties(np.maximum(h, 0)[None], kernel=1)),
+    Baseline("mmpose 1.3.2 AssociativeEmbedding codec", "mmpose", oracles.mmpose_available,
+             lambda h, t: oracles.mmpose_decode(h[None], t[None]), _mmpose_output,
+             lambda h: oracles.topk_has_ties(h[None])),
 )
+
+
+def compare(b: Baseline, people: int, mode: Mode) -> Dict[str, Any]:
+    """Time baseline ``b`` and its preset (default threads and num_threads=1) on one scene; check outputs."""
+    heat, tags = preset_inputs(b.preset, TABLE2_SIZE, people)
+    dec = hrdecode.Decoder(b.preset)
+    dec1 = hrdecode.Decoder(b.preset, num_threads=1)
+    base = measure_slow(lambda: b.call(heat, tags), mode)
+    ours = measure_fast(lambda: dec(heat, tags), mode)
+    ours1 = measure_fast(lambda: dec1(heat, tags), mode)
+    ref_kp, ref_sc = b.normalize(b.call(heat, tags))
+    r = dec(heat, tags)
+    same_shape = r.keypoints.shape == ref_kp.shape
+    return dict(
+        people=people, baseline=base.summary(), hrdecode=ours.summary(), hrdecode_1_thread=ours1.summary(),
+        speedup=base.median_ms / ours.median_ms, speedup_1_thread=base.median_ms / ours1.median_ms,
+        people_baseline=int(ref_kp.shape[0]), people_hrdecode=r.num_people,
+        keypoints_identical=bool(same_shape and np.array_equal(r.keypoints, ref_kp)),
+        scores_max_abs_diff=(float(np.max(np.abs(r.scores.astype(np.float64) - ref_sc), initial=0.0))
+                             if r.scores.shape == ref_sc.shape else float("nan")),
+        topk_ties=b.ties(heat),
+    )
 
 
 def table2(mode: Mode) -> List[Dict[str, Any]]:
@@ -304,7 +302,7 @@ def table2(mode: Mode) -> List[Dict[str, Any]]:
         if ok:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the references' own deprecation chatter
-                row["scenes"] = [b.run(p, mode).summary() for p in TABLE2_PEOPLE]
+                row["scenes"] = [compare(b, p, mode) for p in TABLE2_PEOPLE]
         rows.append(row)
     return rows
 
@@ -382,39 +380,44 @@ def render(facts: Mapping[str, Any], mode: Mode, t1: List[Dict[str, Any]], t2: L
 
     # ---- Table 1
     w("### End-to-end decode latency, `higherhrnet` preset, one image (17 joints, L=1)\n")
-    w("`decode` is the wall time of `Decoder(\"higherhrnet\")(heatmaps, tags)` from Python; `native` and the "
-      "stages are the decoder's own per-stage timings (`DecodeResult.timings`, medians over the same calls); "
-      "`copy` is `np.copy(heatmaps), np.copy(tags)` once each.\n")
+    w("`decode` is the wall time of `Decoder(\"higherhrnet\")(heatmaps, tags)` from Python with the default "
+      f"`num_threads` ({facts['hrdecode_threads']} here: a single image's per-joint candidates and refine searches "
+      "run in parallel); `1 thread` is the same with `num_threads=1`. `native` and the stages are the decoder's "
+      "own per-stage timings (`DecodeResult.timings`, medians over the default-thread calls); `copy` is "
+      "`np.copy(heatmaps), np.copy(tags)` once each.\n")
     rows = []
     for r in t1:
-        d, c, m = r["decode"], r["copy"], r["decode"]["metrics"]
+        d, d1, c, m = r["decode"], r["decode_1_thread"], r["copy"], r["decode"]["metrics"]
         rows.append([f"{r['size']}x{r['size']}", r["people"], r["people_found"], ms(d["median_ms"]),
-                     f"{d['iqr_pct']:.0f}", ms(m["total_ms"]), *(ms(m[s]) for s in STAGES), ms(c["median_ms"]),
-                     f"{r['decode_over_copy']:.1f}", f"{d['repeats']}/{c['repeats']}"])
-    w(md_table(["map", "people in scene", "people found", "decode ms", "IQR %", "native ms", "candidates ms",
-                "group ms", "adjust ms", "refine ms", "copy ms", "decode / copy", "repeats (decode/copy)"],
-               rows) + "\n")
+                     f"{d['iqr_pct']:.0f}", ms(d1["median_ms"]), ms(m["total_ms"]), *(ms(m[s]) for s in STAGES),
+                     ms(c["median_ms"]), f"{r['decode_over_copy']:.1f}",
+                     f"{d['repeats']}/{d1['repeats']}/{c['repeats']}"])
+    w(md_table(["map", "people in scene", "people found", "decode ms", "IQR %", "1 thread ms", "native ms",
+                "candidates ms", "group ms", "adjust ms", "refine ms", "copy ms", "decode / copy",
+                "repeats (decode/1 thread/copy)"], rows) + "\n")
 
     # ---- Table 2
     w(f"### Speedup against the Python decoders, 17x{TABLE2_SIZE}x{TABLE2_SIZE}, one image\n")
     w("Each baseline against the hrdecode preset that reproduces it, on the same input arrays (wall time of "
       "the Python call; the oracle wrappers' input copies/layout changes are included, well under 1 ms). "
-      "`outputs identical`: hrdecode's keypoints (x, y, score) equal the baseline's exactly, same number "
-      "of people, on every scene of the row.\n")
+      f"`hrdecode ms` uses the default `num_threads` ({facts['hrdecode_threads']}); `speedup, 1 thread` compares "
+      "with `num_threads=1`. `outputs identical`: hrdecode's keypoints (x, y, score) equal the baseline's "
+      "exactly, same number of people, on every scene of the row.\n")
     rows = []
     notes = []
     for r in t2:
         if not r["available"]:
-            rows.append([r["baseline"], f"`{r['preset']}`"] + ["n/a"] * (3 * len(TABLE2_PEOPLE) + 2))
+            rows.append([r["baseline"], f"`{r['preset']}`"] + ["n/a"] * (4 * len(TABLE2_PEOPLE) + 2))
             notes.append(f"- {r['baseline']}: not measured ({r['detail']}).")
             continue
         cells = []
-        reps = set()
+        reps = []
         for s in r["scenes"]:
-            cells += [ms(s["baseline"]["median_ms"]), ms(s["hrdecode"]["median_ms"]), f"{s['speedup']:.0f}x"]
-            reps.add(f"{s['baseline']['repeats']}/{s['hrdecode']['repeats']}")
+            cells += [ms(s["baseline"]["median_ms"]), ms(s["hrdecode"]["median_ms"]), f"{s['speedup']:.0f}x",
+                      f"{s['speedup_1_thread']:.0f}x"]
+            reps.append(f"{s['baseline']['repeats']}/{s['hrdecode']['repeats']}/{s['hrdecode_1_thread']['repeats']}")
         ident = all(s["keypoints_identical"] for s in r["scenes"])
-        rows.append([r["baseline"], f"`{r['preset']}`", *cells, yes_no(ident), ", ".join(sorted(reps))])
+        rows.append([r["baseline"], f"`{r['preset']}`", *cells, yes_no(ident), ", ".join(reps)])
         detail = "; ".join(
             f"{s['people']} people: {s['people_baseline']} vs {s['people_hrdecode']} people found, keypoints "
             f"{'identical' if s['keypoints_identical'] else 'DIFFERENT'}, max |score diff| "
@@ -423,8 +426,8 @@ def render(facts: Mapping[str, Any], mode: Mode, t1: List[Dict[str, Any]], t2: L
         notes.append(f"- {r['baseline']} ({r['detail']}): {detail}.")
     header = ["baseline", "hrdecode preset"]
     for p_ in TABLE2_PEOPLE:
-        header += [f"{p_} p: baseline ms", f"{p_} p: hrdecode ms", f"{p_} p: speedup"]
-    header += ["outputs identical", "repeats (baseline/hrdecode)"]
+        header += [f"{p_} p: baseline ms", f"{p_} p: hrdecode ms", f"{p_} p: speedup", f"{p_} p: speedup, 1 thread"]
+    header += ["outputs identical", "repeats (baseline/hrdecode/1 thread) per scene"]
     w(md_table(header, rows) + "\n")
     w("\n".join(notes) + "\n")
 
