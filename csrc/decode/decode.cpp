@@ -47,14 +47,28 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   ensure(s.counts, size_t(K));
   ensure(s.ctags, size_t(K) * M * L);
   const int radius = (prm.nms_kernel - 1) / 2;
+  // With refine on, each joint's tile summaries are built right after its candidates, while its heat map
+  // is still in cache (nearly every joint of a frame with people is searched later).
+  const TileGrid grid = make_tile_grid(H, W, prm.tile);
+  const size_t per_joint = tile_summary_words(grid, L);
+  if (prm.refine) ensure(s.summaries, size_t(K) * per_joint);
+  ensure(s.tiles_ns, size_t(K));
   parallel_for(K, prm.threads, [&](int k) {  // joints are independent; each writes its own slots
     Peak* pk = s.peaks.data() + size_t(k) * M;
     const int n = topk_candidates_hw(heat + k * HW, H, W, radius, prm.detection_threshold, M, pk);
     s.counts[k] = n;
     for (int m = 0; m < n; ++m)
       std::memcpy(&s.ctags[(size_t(k) * M + m) * L], tags + (k * HW + pk[m].idx) * L, sizeof(float) * L);
+    s.tiles_ns[k] = 0;
+    if (prm.refine) {
+      const auto tt = Clock::now();
+      const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
+      tile_summaries_hw(heat + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum);
+      s.tiles_ns[k] = std::chrono::duration<double, std::nano>(Clock::now() - tt).count();
+    }
   });
   tm.candidates_ms = ms_since(t0);
+  for (int k = 0; k < K; ++k) tm.refine_tiles_ms += s.tiles_ns[k] * 1e-6;
 
   // ---- 2. grouping ---------------------------------------------------------------------------------------
   t0 = Clock::now();
@@ -115,26 +129,10 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   // ---- 4. refine: fill missing joints ----------------------------------------------------------------
   t0 = Clock::now();
   if (prm.refine && NP > 0) {
-    const TileGrid grid = make_tile_grid(H, W, prm.tile);
-    const size_t per_joint = tile_summary_words(grid, L);
-    ensure(s.summaries, size_t(K) * per_joint);
-    ensure(s.need, size_t(K));
     ensure(s.searches, size_t(P));
     ensure(s.pixels, size_t(P));
-    // Which joints are searched at all; their tile summaries are built first (in parallel), then the
-    // people are refined in parallel: each search reads shared, read-only summaries and writes only its
-    // own person's row.
-    std::memset(s.need.data(), 0, size_t(K));
-    for (int j = 0; j < NP; ++j)
-      for (int k = 0; k < K; ++k)
-        if (g.cand[size_t(s.keep[j]) * K + k] < 0) s.need[k] = 1;
-    const auto tt = Clock::now();
-    parallel_for(K, prm.threads, [&](int k) {
-      if (!s.need[k]) return;
-      const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
-      tile_summaries_hw(heat + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum);
-    });
-    tm.refine_tiles_ms = ms_since(tt);
+    // People are refined in parallel: each search reads the shared, read-only tile summaries and writes
+    // only its own person's row.
     parallel_for(NP, prm.threads, [&](int j) {
       thread_local std::vector<float> rows, ptag_buf;
       if (rows.size() < size_t(K) * L) rows.resize(size_t(K) * L);

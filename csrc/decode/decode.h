@@ -32,7 +32,7 @@ struct DecodeParams {
 
 struct StageTimes {
   double candidates_ms = 0, group_ms = 0, adjust_ms = 0, refine_ms = 0, total_ms = 0;
-  double refine_tiles_ms = 0;   // part of refine_ms: the per-joint tile summaries
+  double refine_tiles_ms = 0;   // CPU time of the per-joint tile summaries (built in the candidates stage)
   int64_t refine_searches = 0;
   int64_t refine_pixels = 0;     // pixels evaluated by the searches
 };
@@ -54,7 +54,7 @@ struct DecodeScratch {
   std::vector<float> score;     // P
   std::vector<int32_t> keep;    // people kept, in order
   std::vector<float> summaries;      // K x tile_summary_words
-  std::vector<uint8_t> need;         // K: joint searched by some person
+  std::vector<double> tiles_ns;      // K: time spent on each joint's tile summaries
   std::vector<int64_t> searches, pixels;  // per kept person, refine statistics
 };
 

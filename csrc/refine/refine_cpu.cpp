@@ -130,7 +130,37 @@ void summarise_tile_row_sse_t4_l1(const float* heat, const float* tags, int W, T
     return _mm_cvtss_f32(v);
   };
   const int full = W / 4;  // tiles with 4 columns
-  for (int tx = 0; tx < full; ++tx) {
+  int tx = 0;
+  // Four tiles at a time: per tile a vertical reduction over its rows, then one 4x4 transpose turns the
+  // four horizontal reductions into three vector operations.
+  for (; tx + 4 <= full; tx += 4) {
+    __m128 hm[4], lo[4], hi[4];
+    for (int q = 0; q < 4; ++q) {
+      hm[q] = ninf;
+      lo[q] = pinf;
+      hi[q] = ninf;
+    }
+    for (int y = y0; y < y1; ++y) {
+      const float* hr = heat + int64_t(y) * W + tx * 4;
+      const float* tr = tags + int64_t(y) * W + tx * 4;
+      for (int q = 0; q < 4; ++q) {
+        __m128 h = _mm_loadu_ps(hr + 4 * q);
+        if (ABS) h = _mm_and_ps(h, absmask);
+        hm[q] = _mm_max_ps(h, hm[q]);
+        const __m128 t = _mm_loadu_ps(tr + 4 * q);
+        lo[q] = _mm_min_ps(t, lo[q]);
+        hi[q] = _mm_max_ps(t, hi[q]);
+      }
+    }
+    _MM_TRANSPOSE4_PS(hm[0], hm[1], hm[2], hm[3]);
+    _MM_TRANSPOSE4_PS(lo[0], lo[1], lo[2], lo[3]);
+    _MM_TRANSPOSE4_PS(hi[0], hi[1], hi[2], hi[3]);
+    const int t = ty * g.TX + tx;
+    _mm_storeu_ps(s.hmax + t, _mm_max_ps(_mm_max_ps(hm[0], hm[1]), _mm_max_ps(hm[2], hm[3])));
+    _mm_storeu_ps(s.tlo + t, _mm_min_ps(_mm_min_ps(lo[0], lo[1]), _mm_min_ps(lo[2], lo[3])));
+    _mm_storeu_ps(s.thi + t, _mm_max_ps(_mm_max_ps(hi[0], hi[1]), _mm_max_ps(hi[2], hi[3])));
+  }
+  for (; tx < full; ++tx) {
     __m128 hm = ninf, lo = pinf, hi = ninf;
     for (int y = y0; y < y1; ++y) {
       __m128 h = _mm_loadu_ps(heat + int64_t(y) * W + tx * 4);
