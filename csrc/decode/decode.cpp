@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/buffers.h"
 #include "common/numeric.h"
 #include "common/thread_pool.h"
 #include "nms/nms.h"
@@ -17,12 +18,6 @@ using Clock = std::chrono::steady_clock;
 inline double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
-
-template <typename T>
-void ensure(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-}
-
 
 // float -> int as numpy's astype(int) (truncation toward zero), then clipped into the map.
 inline int trunc_clip(float v, int hi) {

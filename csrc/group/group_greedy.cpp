@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "common/buffers.h"
 #include "common/numeric.h"
 #include "group/lsap.h"
 #include "group/munkres.h"
@@ -12,10 +13,6 @@ namespace {
 
 constexpr double kPadCost = 1e10;  // the references pad the cost matrix with 1e10 (exactly representable)
 
-void ensure(std::vector<double>& v, size_t n) { if (v.size() < n) v.resize(n); }
-void ensure(std::vector<float>& v, size_t n) { if (v.size() < n) v.resize(n); }
-void ensure(std::vector<int32_t>& v, size_t n) { if (v.size() < n) v.resize(n); }
-void ensure(std::vector<uint8_t>& v, size_t n) { if (v.size() < n) v.resize(n); }
 
 inline const float* cand_tag(const Candidates& c, int M, int L, int k, int m) {
   return c.tags + (static_cast<size_t>(k) * M + m) * L;
