@@ -78,6 +78,7 @@ py::list decode_batch(const py::array& heat, const py::array& tags, const Decode
   const int64_t hs = int64_t(K) * H * W, ts = hs * L;
   std::vector<DecodeOutput> outs(N);
   std::vector<int> status(N, 0);
+  std::vector<std::string> errors(N);
   {
     py::gil_scoped_release release;
     parallel_for(N, threads, [&](int i) {
@@ -86,12 +87,16 @@ py::list decode_batch(const py::array& heat, const py::array& tags, const Decode
         status[i] = decode_image(local, hp + i * hs, tp + i * ts, K, H, W, L, scratch, outs[i]);
       } catch (const std::bad_alloc&) {
         status[i] = -100;
+      } catch (const std::exception& e) {
+        status[i] = -101;
+        errors[i] = e.what();
       }
     });
   }
   py::list result;
   for (int i = 0; i < N; ++i) {
     if (status[i] == -100) throw std::bad_alloc();
+    if (status[i] == -101) throw std::runtime_error("hrdecode: decoding image " + std::to_string(i) + " failed: " + errors[i]);
     if (status[i] != 0)
       throw std::runtime_error("hrdecode: the assignment solver failed on image " + std::to_string(i) +
                                " (status " + std::to_string(status[i]) + ")");

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <exception>
 #include <cstdlib>
 #include <mutex>
 #include <thread>
@@ -42,11 +43,23 @@ class Pool {
     std::unique_lock<std::mutex> lk(m_);
     done_cv_.wait(lk, [this] { return active_ == 0 && wanted_ == 0; });
     fn_ = nullptr;
+    if (error_) {  // an exception in a worker is rethrown in the caller, never std::terminate
+      std::exception_ptr e = error_;
+      error_ = nullptr;
+      std::rethrow_exception(e);
+    }
   }
 
  private:
   void drain() {
-    for (int i = next_.fetch_add(1); i < n_; i = next_.fetch_add(1)) (*fn_)(i);
+    for (int i = next_.fetch_add(1); i < n_; i = next_.fetch_add(1)) {
+      try {
+        (*fn_)(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(m_);
+        if (!error_) error_ = std::current_exception();
+      }
+    }
   }
   void loop() {
     unsigned long seen = 0;
@@ -76,6 +89,7 @@ class Pool {
   std::atomic<int> next_{0};
   unsigned long generation_ = 0;
   bool stop_ = false;
+  std::exception_ptr error_;
 };
 
 Pool& pool() {
