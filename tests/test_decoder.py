@@ -422,3 +422,18 @@ def test_refine_tile_size_does_not_change_results():
     for tile in (1, 5, 16, 33, 128):
         r = hrdecode.Decoder("higherhrnet", refine_tile=tile)(s.heatmaps, s.tags)
         np.testing.assert_array_equal(r.keypoints, base.keypoints)
+
+
+def test_shared_decoder_from_many_threads():
+    """Python threads sharing one Decoder (the GIL is released in native code) get the serial results."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    scenes = [synthetic.make_scene(height=96, width=96, num_people=6, seed=80 + i) for i in range(8)]
+    dec = hrdecode.Decoder("higherhrnet")
+    serial = [dec(s.heatmaps, s.tags) for s in scenes]
+    with ThreadPoolExecutor(max_workers=4) as ex:
+        for _ in range(3):
+            got = list(ex.map(lambda s: dec(s.heatmaps, s.tags), scenes))
+            for a, b in zip(serial, got):
+                np.testing.assert_array_equal(a.keypoints, b.keypoints)
+                np.testing.assert_array_equal(a.scores, b.scores)
