@@ -288,17 +288,12 @@ def _max_pool_same(x: np.ndarray, kernel: int) -> np.ndarray:
 
 
 def omz_signed_heatmaps(heatmaps_KHW: np.ndarray, kernel: int = 5) -> np.ndarray:
-    """OMZ export's in-graph NMS on a plain heatmap (numpy only).
+    """OMZ export's in-graph NMS on a plain heatmap: relu, then every pixel that is not the maximum of its
+    kernel x kernel window (-inf padding) is negated. hrdecode ships this as ``synthetic.to_omz_output``;
+    test_oracles.py checks it against a brute-force window scan."""
+    from hrdecode.synthetic import to_omz_output
 
-    As the OMZ higher-hrnet export does: h = relu(h); is_peak = (h ==
-    maxpool_kxk(h), stride 1, -inf padding); return h * (2*is_peak - 1).
-    Peaks keep their value, other pixels are negated (zeros become -0.0).
-    Works on any array whose last two axes are (H, W); returns float32.
-    """
-    h = np.maximum(np.asarray(heatmaps_KHW, dtype=np.float32), np.float32(0))
-    is_peak = h == _max_pool_same(h, kernel)
-    mask = is_peak.astype(np.float32) * np.float32(2) - np.float32(1)
-    return h * mask
+    return to_omz_output(heatmaps_KHW, kernel)
 
 
 def nms_peaks(heatmaps: np.ndarray, kernel: int = 5) -> np.ndarray:

@@ -1,33 +1,19 @@
 """Native decoder == NumPy reference, exactly; edge cases; bad input; inputs never modified."""
 from __future__ import annotations
 
-import itertools
-import math
 
 import numpy as np
 import pytest
 
 import hrdecode
 from hrdecode import _C, _reference, synthetic
-from hrdecode.decoder import PRESETS
 
 from oracles import omz_signed_heatmaps
 
 PRESET_NAMES = ("higherhrnet", "mmpose", "omz")
 
 
-def _solver_impl() -> str:
-    """Use the real munkres 1.1.4 / scipy in the reference when installed, else the native ports."""
-    try:
-        import munkres
-        import scipy.optimize  # noqa: F401
-
-        return "python" if getattr(munkres, "__version__", "") == "1.1.4" else "native"
-    except ImportError:
-        return "native"
-
-
-SOLVER = _solver_impl()
+SOLVER = _reference.default_solver()
 
 
 def _maps_for(preset: str, heat: np.ndarray) -> np.ndarray:

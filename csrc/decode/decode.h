@@ -27,7 +27,7 @@ struct DecodeParams {
   float pose_threshold = 0.0f;       // keep people with score > pose_threshold
   std::vector<int32_t> joint_order;  // K, a permutation of 0..K-1
   int tile = 4;                      // refine fine tile size (speed only; results do not depend on it)
-  int threads = 1;                   // threads for one image's refine (results do not depend on it)
+  int threads = 1;                   // threads for one image's joints and refine searches (results do not depend on it)
 };
 
 struct StageTimes {

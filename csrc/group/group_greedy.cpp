@@ -13,7 +13,6 @@ namespace {
 
 constexpr double kPadCost = 1e10;  // the references pad the cost matrix with 1e10 (exactly representable)
 
-
 inline const float* cand_tag(const Candidates& c, int M, int L, int k, int m) {
   return c.tags + (static_cast<size_t>(k) * M + m) * L;
 }

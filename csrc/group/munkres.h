@@ -33,5 +33,4 @@ std::size_t munkres114_workspace_bytes(int R, int C);
 // is filled with -1. Thread-safe: no global state, no allocation, no throw.
 int munkres114(const double* cost, int R, int C, int* row_to_col, void* workspace);
 
-
 }  // namespace hrd

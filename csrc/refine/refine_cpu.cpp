@@ -11,8 +11,6 @@
 namespace hrd {
 namespace {
 
-// Visit pixels [y0,y1) x [x0,x1) in raster order, updating best. Scores of a row segment are computed
-// in a batch (vectorised for LC = 1), then only those that reach the best are examined one by one.
 // Score pixels [x, x+n) of one row into sc, then examine only those that reach the best. NC > 0 fixes n at
 // compile time (the 4-wide tiles of the pruned search), which lets the first loop become straight SIMD code.
 template <Variant V, int LC, bool ABS, int NC>
@@ -54,17 +52,13 @@ inline void scan_box(const float* heat, const float* tags, int W, int L, const f
                               best_idx, best_heat);
 }
 
-}  // namespace
-
-namespace {
-
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // Non-finite values map to the neutral element of the reduction (NaN compares false; +-inf excluded
 // explicitly), written as selects so the loops vectorise.
 inline float finite_or(float v, float neutral) { return (v < kInf && v > -kInf) ? v : neutral; }
 
-// Fine tiles of one tile row [y0, y1): TW is the tile width when known at compile time (0: g.T).
+// The tiles of one tile row [y0, y1): TW is the tile width when known at compile time (0: g.T).
 template <int TW, bool ABS>
 void summarise_tile_row(const float* heat, const float* tags, int W, int L, TileGrid g, int ty, int y0, int y1,
                         const TileSummary& s) {

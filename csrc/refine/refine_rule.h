@@ -96,18 +96,6 @@ HRD_INLINE float refine_penalty_t(const float* t, const float* p, int L) {
   return trunc_int32_f(fabsf(t[0] - p[0]) + 0.5f);
 }
 
-HRD_INLINE float refine_penalty(Variant variant, const float* t, const float* p, int L) {
-  switch (variant) {
-    case Variant::HigherHRNet:
-      return refine_penalty_t<Variant::HigherHRNet, 0>(t, p, L);
-    case Variant::MMPose:
-      return refine_penalty_t<Variant::MMPose, 0>(t, p, L);
-    case Variant::OMZ:
-    default:
-      return refine_penalty_t<Variant::OMZ, 0>(t, p, L);
-  }
-}
-
 HRD_INLINE float refine_score(float heat, float penalty) { return heat - penalty; }
 
 // Does (score, idx) beat the best so far? Greater score, or equal score at a smaller flat index.

@@ -24,7 +24,7 @@ import numpy as np
 
 from .decoder import DecodeConfig, default_joint_order
 
-__all__ = ["decode", "candidates", "nms_mask", "refine_search"]
+__all__ = ["decode", "candidates", "nms_mask", "refine_search", "default_solver"]
 
 _PAD = 1e10
 
@@ -50,6 +50,17 @@ def _lsap_python(cost: np.ndarray) -> np.ndarray:
     out = np.full(cost.shape[0], -1, np.int32)
     out[r] = c
     return out
+
+
+def default_solver() -> str:
+    """"python" (the real munkres 1.1.4 and scipy) when both are installed, else "native" (hrdecode's ports).
+    munkres 3.x breaks ties differently, so only 1.1.4 counts."""
+    try:
+        import munkres
+        import scipy.optimize  # noqa: F401
+    except ImportError:
+        return "native"
+    return "python" if getattr(munkres, "__version__", "") == "1.1.4" else "native"
 
 
 def _solver(name: str, impl: str) -> Callable[[np.ndarray], np.ndarray]:

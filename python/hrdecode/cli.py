@@ -40,12 +40,9 @@ def _demo(args: argparse.Namespace) -> int:
           f"{scene.config.spurious_peaks} spurious peaks, noise {scene.config.noise}; maps K={K} H={H} W={W} L={L} "
           f"(rendered in {render_ms:.0f} ms)")
     print()
-    try:
-        import munkres  # noqa: F401
-
-        solver, solver_name = "python", "munkres 1.1.4 / scipy (Python)"
-    except ImportError:
-        solver, solver_name = "native", "hrdecode's native solver ports (pip install munkres==1.1.4 for the Python one)"
+    solver = _reference.default_solver()
+    solver_name = ("munkres 1.1.4 / scipy (Python)" if solver == "python" else
+                   "hrdecode's native solver ports (pip install munkres==1.1.4 scipy for the Python ones)")
     header = f"{'preset':<12} {'people':>6} {'decode ms':>10} {'candidates':>10} {'group':>7} {'adjust':>7} {'refine':>8}"
     print(header)
     print("-" * len(header))
