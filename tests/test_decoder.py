@@ -21,6 +21,10 @@ def _maps_for(preset: str, heat: np.ndarray) -> np.ndarray:
     return omz_signed_heatmaps(heat) if preset == "omz" else heat
 
 
+def _decoder(backend: str, *args, **kw) -> hrdecode.Decoder:
+    return hrdecode.Decoder(*args, backend=backend, **kw)
+
+
 def assert_same(result: hrdecode.DecodeResult, ref: tuple) -> None:
     kp, sc = ref
     assert result.keypoints.dtype == np.float32 and result.scores.dtype == np.float32
@@ -47,10 +51,10 @@ SCENES = [
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 @pytest.mark.parametrize("scene", SCENES, ids=[f"scene{i}" for i in range(len(SCENES))])
-def test_native_equals_reference(preset, scene):
+def test_native_equals_reference(preset, scene, backend):
     s = synthetic.make_scene(**scene)
     heat = _maps_for(preset, s.heatmaps)
-    dec = hrdecode.Decoder(preset)
+    dec = _decoder(backend, preset)
     res = dec(heat, s.tags)
     assert_same(res, _reference.decode(heat, s.tags, dec.config, solver=SOLVER))
     if scene["num_people"] >= 4:
@@ -73,10 +77,10 @@ def test_native_equals_reference(preset, scene):
     dict(solver="munkres114"),
     dict(joint_order=tuple(reversed(range(17)))),
 ], ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items())[:40])
-def test_overrides_match_reference(preset, overrides):
+def test_overrides_match_reference(preset, overrides, backend):
     s = synthetic.make_scene(height=96, width=112, num_people=9, seed=11, spurious_peaks=25)
     heat = _maps_for(preset, s.heatmaps)
-    dec = hrdecode.Decoder(preset, **overrides)
+    dec = _decoder(backend, preset, **overrides)
     assert_same(dec(heat, s.tags), _reference.decode(heat, s.tags, dec.config, solver=SOLVER))
 
 
@@ -93,11 +97,11 @@ def test_presets_differ_where_the_references_do():
     assert hrdecode.Decoder("omz").coordinate_offset == 0.5
 
 
-def test_ground_truth_recovered():
+def test_ground_truth_recovered(backend):
     """Decoding a clean scene finds every person at the right place (sub-pixel accuracy of the shift rule)."""
     s = synthetic.make_scene(height=128, width=128, num_people=5, seed=3, spurious_peaks=0, noise=0.0,
                              visibility=1.0)
-    dec = hrdecode.Decoder("higherhrnet")
+    dec = _decoder(backend, "higherhrnet")
     r = dec(s.heatmaps, s.tags)
     assert r.num_people == s.joints.shape[0]
     for gt in s.joints:
@@ -111,8 +115,8 @@ def test_ground_truth_recovered():
 # ---------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
-def test_zero_people_and_below_threshold(preset):
-    dec = hrdecode.Decoder(preset)
+def test_zero_people_and_below_threshold(preset, backend):
+    dec = _decoder(backend, preset)
     r = dec(np.zeros((17, 32, 40), np.float32), np.zeros((17, 32, 40), np.float32))
     assert r.keypoints.shape == (0, 17, 3) and r.scores.shape == (0,)
     r = dec(np.full((17, 32, 40), 0.05, np.float32), np.zeros((17, 32, 40)))
@@ -120,14 +124,14 @@ def test_zero_people_and_below_threshold(preset):
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
-def test_values_exactly_at_threshold(preset):
+def test_values_exactly_at_threshold(preset, backend):
     """Candidates need value > threshold, compared in double as the references do: float32(0.1) is
     0.10000000149 > 0.1 and counts; the float just below it does not."""
     h = np.zeros((1, 16, 16), np.float32)
     h[0, 4, 4] = np.float32(0.1)
     h[0, 10, 10] = np.nextafter(np.float32(0.1), np.float32(0))
     h[0, 4, 12] = np.float32(0.25)
-    dec = hrdecode.Decoder(preset, detection_threshold=0.1, refine=False, pose_threshold=None)
+    dec = _decoder(backend, preset, detection_threshold=0.1, refine=False, pose_threshold=None)
     r = dec(h, np.zeros((1, 16, 16), np.float32))
     found = sorted((float(x), float(y)) for x, y, _ in r.keypoints[:, 0])
     off = dec.coordinate_offset
@@ -135,32 +139,32 @@ def test_values_exactly_at_threshold(preset):
     assert r.num_people == 2, r.keypoints
     assert sorted(xs) == [4, 12]
     # a threshold exactly at a float32 value excludes that value
-    dec = hrdecode.Decoder(preset, detection_threshold=0.25, refine=False, pose_threshold=None)
+    dec = _decoder(backend, preset, detection_threshold=0.25, refine=False, pose_threshold=None)
     assert dec(h, np.zeros((1, 16, 16), np.float32)).num_people == 0
 
 
-def test_tag_threshold_strict():
+def test_tag_threshold_strict(backend):
     """A joint joins a person only if the raw tag distance is strictly below tag_threshold."""
     h = np.zeros((2, 20, 20), np.float32)
     h[0, 5, 5] = 1.0
     h[1, 5, 7] = 0.9
     t = np.zeros((2, 20, 20), np.float32)
     t[1] = 1.0  # distance exactly 1.0 from person 0's tag 0.0
-    r = hrdecode.Decoder("higherhrnet", refine=False, joint_order=(0, 1))(h, t)
+    r = _decoder(backend, "higherhrnet", refine=False, joint_order=(0, 1))(h, t)
     assert r.num_people == 2
     t[1] = np.nextafter(np.float32(1.0), np.float32(0))
-    r = hrdecode.Decoder("higherhrnet", refine=False, joint_order=(0, 1))(h, t)
+    r = _decoder(backend, "higherhrnet", refine=False, joint_order=(0, 1))(h, t)
     assert r.num_people == 1
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
-def test_plateau_every_pixel_survives(preset):
+def test_plateau_every_pixel_survives(preset, backend):
     """NMS uses exact equality: both pixels of a plateau are candidates (two people for one joint)."""
     h = np.zeros((1, 12, 12), np.float32)
     h[0, 6, 5] = h[0, 6, 6] = 0.7
     t = np.zeros((1, 12, 12), np.float32)
     t[0, 6, 6] = 3.0
-    dec = hrdecode.Decoder(preset, refine=False, pose_threshold=None, nms_kernel=5)
+    dec = _decoder(backend, preset, refine=False, pose_threshold=None, nms_kernel=5)
     r = dec(h, t)
     assert r.num_people == 2
     # top-k order: value desc, then flat index asc -> the left pixel creates the first person
@@ -170,23 +174,23 @@ def test_plateau_every_pixel_survives(preset):
 @pytest.mark.parametrize("preset", PRESET_NAMES)
 @pytest.mark.parametrize("shape", [(1, 7, 9), (3, 2, 3), (2, 1, 1), (17, 5, 40), (4, 3, 3)])
 @pytest.mark.parametrize("L", [1, 2, 4])
-def test_small_odd_shapes(preset, shape, L):
+def test_small_odd_shapes(preset, shape, L, backend):
     rng = np.random.default_rng(sum(shape) * 10 + L)
     heat = rng.random(shape, dtype=np.float32)
     tags = rng.normal(size=shape + (L,)).astype(np.float32) * 2
     heat = _maps_for(preset, heat) if min(shape[1:]) >= 1 else heat
-    dec = hrdecode.Decoder(preset)
+    dec = _decoder(backend, preset)
     r = dec(heat, tags)
     assert_same(r, _reference.decode(heat, tags, dec.config, solver=SOLVER))
     assert np.all(np.isfinite(r.keypoints))
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
-def test_batch_equals_single(preset):
+def test_batch_equals_single(preset, backend):
     scenes = [synthetic.make_scene(height=64, width=96, num_people=n, seed=30 + n) for n in (0, 3, 9, 1)]
     heat = np.stack([_maps_for(preset, s.heatmaps) for s in scenes])
     tags = np.stack([s.tags for s in scenes])
-    dec = hrdecode.Decoder(preset)
+    dec = _decoder(backend, preset)
     batch = dec(heat, tags)
     assert isinstance(batch, list) and len(batch) == 4
     for i, r in enumerate(batch):
@@ -200,19 +204,19 @@ def test_batch_equals_single(preset):
     assert dec(heat[:0], tags[:0]) == []
 
 
-def test_threads_give_identical_results():
+def test_threads_give_identical_results(backend):
     s = [synthetic.make_scene(height=96, width=96, num_people=8, seed=40 + i) for i in range(6)]
     heat = np.stack([x.heatmaps for x in s])
     tags = np.stack([x.tags for x in s])
-    one = hrdecode.Decoder("higherhrnet", num_threads=1)(heat, tags)
-    two = hrdecode.Decoder("higherhrnet", num_threads=2)(heat, tags)
+    one = _decoder(backend, "higherhrnet", num_threads=1)(heat, tags)
+    two = _decoder(backend, "higherhrnet", num_threads=2)(heat, tags)
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a.keypoints, b.keypoints)
 
 
-def test_dtypes_and_strides():
+def test_dtypes_and_strides(backend):
     s = synthetic.make_scene(height=64, width=80, num_people=5, seed=50, tag_dim=2)
-    dec = hrdecode.Decoder("higherhrnet")
+    dec = _decoder(backend, "higherhrnet")
     base = dec(s.heatmaps, s.tags)
     # float64 input
     r = dec(s.heatmaps.astype(np.float64), s.tags.astype(np.float64))
@@ -230,17 +234,17 @@ def test_dtypes_and_strides():
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
-def test_inputs_never_modified(preset):
+def test_inputs_never_modified(preset, backend):
     s = synthetic.make_scene(height=64, width=64, num_people=6, seed=60)
     heat = _maps_for(preset, s.heatmaps)
     h0, t0 = heat.copy(), s.tags.copy()
-    hrdecode.Decoder(preset)(heat, s.tags)
+    _decoder(backend, preset)(heat, s.tags)
     np.testing.assert_array_equal(heat, h0)
     np.testing.assert_array_equal(s.tags, t0)
 
 
 @pytest.mark.parametrize("preset", PRESET_NAMES)
-def test_nan_and_inf_never_become_keypoints(preset):
+def test_nan_and_inf_never_become_keypoints(preset, backend):
     s = synthetic.make_scene(height=64, width=64, num_people=6, seed=61)
     heat = _maps_for(preset, s.heatmaps).copy()
     tags = s.tags.copy()
@@ -250,7 +254,7 @@ def test_nan_and_inf_never_become_keypoints(preset):
     heat.reshape(-1)[idx[100:150]] = np.inf
     heat.reshape(-1)[idx[150:200]] = -np.inf
     tags.reshape(-1)[idx[200:]] = np.nan
-    dec = hrdecode.Decoder(preset)
+    dec = _decoder(backend, preset)
     r = dec(heat, tags)
     assert np.all(np.isfinite(r.keypoints))
     assert np.all(np.isfinite(r.scores))
@@ -258,7 +262,7 @@ def test_nan_and_inf_never_become_keypoints(preset):
     r = dec(np.full((17, 16, 16), np.nan, np.float32), np.full((17, 16, 16), np.nan, np.float32))
     assert r.num_people == 0
     # all-NaN tags with real peaks: every peak starts its own person, all finite
-    r = hrdecode.Decoder(preset, pose_threshold=None)(heat, np.full_like(tags, np.nan))
+    r = _decoder(backend, preset, pose_threshold=None)(heat, np.full_like(tags, np.nan))
     assert np.all(np.isfinite(r.keypoints)) and r.num_people > 0
 
 
@@ -286,9 +290,9 @@ GOOD_T = np.zeros((17, 8, 8), np.float32)
     (GOOD_H, np.zeros((17, 8, 8, 0)), ValueError, ["empty"]),
     (np.zeros((2, 17, 8, 8), np.float32), np.zeros((3, 17, 8, 8)), ValueError, ["tags"]),
 ])
-def test_bad_arrays(heat, tags, exc, words):
+def test_bad_arrays(heat, tags, exc, words, backend):
     with pytest.raises(exc) as ei:
-        hrdecode.Decoder()(heat, tags)
+        _decoder(backend)(heat, tags)
     for w in words:
         assert w in str(ei.value), (w, str(ei.value))
 
@@ -325,18 +329,25 @@ def test_bad_overrides(kwargs, exc, words):
         assert w in str(ei.value), (w, str(ei.value))
 
 
-def test_joint_order_length_must_match_K():
-    dec = hrdecode.Decoder(joint_order=(0, 1, 2))
+def test_joint_order_length_must_match_K(backend):
+    dec = _decoder(backend, joint_order=(0, 1, 2))
     with pytest.raises(ValueError, match="joint_order"):
         dec(GOOD_H, GOOD_T)
     assert dec(GOOD_H[:3], GOOD_T[:3]).num_people == 0
 
 
 def test_backends():
-    assert hrdecode.Decoder(backend="cpu").backend == "cpu"
-    assert hrdecode.Decoder(backend="auto").backend == "cpu"
-    with pytest.raises(RuntimeError, match="cuda"):
-        hrdecode.Decoder(backend="cuda")
+    h, t = np.zeros((17, 8, 8), np.float32), np.zeros((17, 8, 8), np.float32)
+    for name in ("cpu", "emu", "auto"):
+        dec = hrdecode.Decoder(backend=name)
+        assert dec.backend == name
+        dec(h, t)
+        assert dec.last_backend == ("cpu" if name == "auto" else name)  # host arrays: auto is the CPU
+    why = hrdecode.cuda_unavailable_reason()
+    if why is not None:
+        with pytest.raises(RuntimeError, match="backend='cuda' is not usable") as ei:
+            hrdecode.Decoder(backend="cuda")
+        assert why in str(ei.value)
 
 
 def test_build_info():
@@ -402,20 +413,20 @@ def test_pruned_refine_equals_brute_force(variant, L, tile):
         assert fast[0] == ref[0] and (fast[0] < 0 or fast[1] == np.float32(ref[1])), (trial, fast, ref)
 
 
-def test_refine_tile_size_does_not_change_results():
+def test_refine_tile_size_does_not_change_results(backend):
     s = synthetic.make_scene(height=100, width=90, num_people=12, seed=70, tag_dim=2)
-    base = hrdecode.Decoder("higherhrnet", refine_tile=8)(s.heatmaps, s.tags)
+    base = _decoder(backend, "higherhrnet", refine_tile=8)(s.heatmaps, s.tags)
     for tile in (1, 5, 16, 33, 128):
-        r = hrdecode.Decoder("higherhrnet", refine_tile=tile)(s.heatmaps, s.tags)
+        r = _decoder(backend, "higherhrnet", refine_tile=tile)(s.heatmaps, s.tags)
         np.testing.assert_array_equal(r.keypoints, base.keypoints)
 
 
-def test_shared_decoder_from_many_threads():
+def test_shared_decoder_from_many_threads(backend):
     """Python threads sharing one Decoder (the GIL is released in native code) get the serial results."""
     from concurrent.futures import ThreadPoolExecutor
 
     scenes = [synthetic.make_scene(height=96, width=96, num_people=6, seed=80 + i) for i in range(8)]
-    dec = hrdecode.Decoder("higherhrnet")
+    dec = _decoder(backend, "higherhrnet")
     serial = [dec(s.heatmaps, s.tags) for s in scenes]
     with ThreadPoolExecutor(max_workers=4) as ex:
         for _ in range(3):

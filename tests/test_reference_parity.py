@@ -54,8 +54,8 @@ def omz_ok():
         pytest.skip(f"OMZ decoder not importable: {why}")
 
 
-def test_mmpose_preset_equals_mmpose_codec(mmpose_ok):
-    dec = hrdecode.Decoder("mmpose")
+def test_mmpose_preset_equals_mmpose_codec(mmpose_ok, backend):
+    dec = hrdecode.Decoder("mmpose", backend=backend)
     total = 0
     for s in _scenes():
         (kp, ks, inst), = mmpose_decode(s.heatmaps[None], s.tags[None])
@@ -68,7 +68,7 @@ def test_mmpose_preset_equals_mmpose_codec(mmpose_ok):
     assert total > 50
 
 
-def test_mmpose_preset_batch_and_overrides(mmpose_ok):
+def test_mmpose_preset_batch_and_overrides(mmpose_ok, backend):
     scenes = [s for s in _scenes() if s.heatmaps.shape == (17, 128, 128) and s.tags.shape[-1] == 1][:4]
     assert len(scenes) >= 3
     heat = np.stack([s.heatmaps for s in scenes])
@@ -79,14 +79,14 @@ def test_mmpose_preset_batch_and_overrides(mmpose_ok):
          dict(nms_kernel=3, detection_threshold=0.2, tag_threshold=0.8, delta=0.0)),
     ]:
         ref = mmpose_decode(heat, tags, **kwargs)
-        got = hrdecode.Decoder("mmpose", **ours)(heat, tags)
+        got = hrdecode.Decoder("mmpose", backend=backend, **ours)(heat, tags)
         for (kp, ks, inst), r in zip(ref, got):
             np.testing.assert_array_equal(r.keypoints[..., :2], kp)
             np.testing.assert_array_equal(r.keypoints[..., 2], ks)
 
 
-def test_omz_preset_equals_omz_decoder(omz_ok):
-    dec = hrdecode.Decoder("omz")
+def test_omz_preset_equals_omz_decoder(omz_ok, backend):
+    dec = hrdecode.Decoder("omz", backend=backend)
     total = 0
     for s in _scenes():
         signed = omz_signed_heatmaps(s.heatmaps)
@@ -106,8 +106,8 @@ def test_omz_preset_equals_omz_decoder(omz_ok):
     (dict(dist_reweight=False), dict(dist_reweight=False)),
     (dict(refine=False, adjust=False), dict(refine=False, adjust=False)),
 ])
-def test_omz_preset_overrides(omz_ok, ours, theirs):
-    dec = hrdecode.Decoder("omz", **ours)
+def test_omz_preset_overrides(omz_ok, ours, theirs, backend):
+    dec = hrdecode.Decoder("omz", backend=backend, **ours)
     for s in _scenes()[:5]:
         signed = omz_signed_heatmaps(s.heatmaps)
         tags = s.tags[..., :1]

@@ -17,6 +17,7 @@
 #include "nms/nms.h"
 #include "refine/refine.h"
 #include "cuda/device.h"
+#include "cuda/emu_mode.h"
 
 namespace py = pybind11;
 using namespace hrd;
@@ -55,8 +56,70 @@ py::dict times_dict(const StageTimes& t) {
   return d;
 }
 
-// heat: NxKxHxW, tags: NxKxHxWxL (float32, C-contiguous). Returns [(keypoints PxKx3, scores P, times)].
-py::list decode_batch(const py::array& heat, const py::array& tags, const DecodeParams& prm, int threads) {
+void check_params(const DecodeParams& prm, int K) {
+  if (int(prm.joint_order.size()) != K)
+    throw py::value_error("joint_order: expected " + std::to_string(K) + " entries, got " +
+                          std::to_string(prm.joint_order.size()));
+  if (prm.max_people < 1 || prm.nms_kernel < 1 || prm.nms_kernel % 2 == 0 || prm.tile < 1 ||
+      prm.device_candidates < 1)
+    throw py::value_error("invalid decode parameters");
+}
+
+enum class Backend { CPU = 0, Emu = 1, Cuda = 2 };
+
+// [(keypoints PxKx3, scores P, times)] from the outputs, or the error of the first image that failed.
+py::list to_results(const std::vector<DecodeOutput>& outs, const std::vector<int>& status,
+                    const std::vector<std::string>& errors, int K) {
+  for (size_t i = 0; i < status.size(); ++i) {
+    if (status[i] == -100) throw std::bad_alloc();
+    if (status[i] == -101)
+      throw std::runtime_error("hrdecode: decoding image " + std::to_string(i) + " failed: " + errors[i]);
+    if (status[i] != 0)
+      throw std::runtime_error("hrdecode: the assignment solver failed on image " + std::to_string(i) +
+                               " (status " + std::to_string(status[i]) + ")");
+  }
+  py::list result;
+  for (const DecodeOutput& o : outs) {
+    py::array_t<float> kp({py::ssize_t(o.P), py::ssize_t(K), py::ssize_t(3)});
+    py::array_t<float> sc({py::ssize_t(o.P)});
+    if (o.P) {
+      std::memcpy(kp.mutable_data(), o.keypoints.data(), sizeof(float) * o.keypoints.size());
+      std::memcpy(sc.mutable_data(), o.scores.data(), sizeof(float) * o.scores.size());
+    }
+    result.append(py::make_tuple(kp, sc, times_dict(o.times)));
+  }
+  return result;
+}
+
+// A batch through the emu or CUDA backend (one launch sequence for all images). A solver status is
+// attributed to its image; a CUDA error propagates as RuntimeError naming the call.
+py::list decode_device_batch(Backend backend, const float* hp, const float* tp, int N, int K, int H, int W, int L,
+                             const DecodeParams& prm, bool on_device, uintptr_t stream) {
+  std::vector<DecodeOutput> outs;
+  std::vector<int> status(size_t(N), 0);
+  std::vector<std::string> errors(static_cast<size_t>(N));
+  int failed = 0, st = 0;
+  {
+    py::gil_scoped_release release;
+    if (backend == Backend::Emu) {
+      st = decode_batch_emu(prm, hp, tp, N, K, H, W, L, outs, &failed);
+    } else {
+#if defined(HRDECODE_WITH_CUDA)
+      st = decode_batch_cuda(prm, hp, tp, N, K, H, W, L, on_device, stream, outs, &failed);
+#else
+      (void)on_device;
+      (void)stream;
+      throw std::runtime_error("backend 'cuda': this build has no CUDA backend (built with HRDECODE_CUDA=OFF or without nvcc)");
+#endif
+    }
+  }
+  if (st != 0) status[size_t(failed)] = st;
+  return to_results(outs, status, errors, K);
+}
+
+// heat: NxKxHxW, tags: NxKxHxWxL (float32, C-contiguous, host memory). Returns [(keypoints PxKx3, scores P, times)].
+py::list decode_batch(const py::array& heat, const py::array& tags, const DecodeParams& prm, int threads,
+                      int backend) {
   check_array<float>(heat, "heatmaps", 4);
   check_array<float>(tags, "tags", 5);
   const int N = int(heat.shape(0)), K = int(heat.shape(1)), H = int(heat.shape(2)), W = int(heat.shape(3));
@@ -64,17 +127,19 @@ py::list decode_batch(const py::array& heat, const py::array& tags, const Decode
   if (tags.shape(0) != N || tags.shape(1) != K || tags.shape(2) != H || tags.shape(3) != W)
     throw py::value_error("tags: expected shape (N, K, H, W, L) matching heatmaps " + shape_str(heat) + ", got " +
                           shape_str(tags));
-  if (int(prm.joint_order.size()) != K)
-    throw py::value_error("joint_order: expected " + std::to_string(K) + " entries, got " +
-                          std::to_string(prm.joint_order.size()));
-  if (prm.max_people < 1 || prm.nms_kernel < 1 || prm.nms_kernel % 2 == 0 || prm.tile < 1)
-    throw py::value_error("invalid decode parameters");
+  check_params(prm, K);
+  if (backend < 0 || backend > 2) throw py::value_error("backend: expected 0 (cpu), 1 (emu) or 2 (cuda)");
+  const float* hp = static_cast<const float*>(heat.data());
+  const float* tp = static_cast<const float*>(tags.data());
+  if (Backend(backend) != Backend::CPU) {
+    DecodeParams local = prm;
+    local.threads = threads;  // host stages: images in parallel
+    return decode_device_batch(Backend(backend), hp, tp, N, K, H, W, L, local, false, 0);
+  }
   // One image: its joints and refine searches use the threads (only when there is enough work to pay for
   // the hand-off, measured: below ~17x128x128 one thread is faster); a batch: the images do.
   DecodeParams local = prm;
   local.threads = (N == 1 && int64_t(K) * H * W >= (int64_t(1) << 18)) ? threads : 1;
-  const float* hp = static_cast<const float*>(heat.data());
-  const float* tp = static_cast<const float*>(tags.data());
   const int64_t hs = int64_t(K) * H * W, ts = hs * L;
   std::vector<DecodeOutput> outs(N);
   std::vector<int> status(N, 0);
@@ -93,23 +158,71 @@ py::list decode_batch(const py::array& heat, const py::array& tags, const Decode
       }
     });
   }
-  py::list result;
-  for (int i = 0; i < N; ++i) {
-    if (status[i] == -100) throw std::bad_alloc();
-    if (status[i] == -101) throw std::runtime_error("hrdecode: decoding image " + std::to_string(i) + " failed: " + errors[i]);
-    if (status[i] != 0)
-      throw std::runtime_error("hrdecode: the assignment solver failed on image " + std::to_string(i) +
-                               " (status " + std::to_string(status[i]) + ")");
-    const DecodeOutput& o = outs[i];
-    py::array_t<float> kp({py::ssize_t(o.P), py::ssize_t(K), py::ssize_t(3)});
-    py::array_t<float> sc({py::ssize_t(o.P)});
-    if (o.P) {
-      std::memcpy(kp.mutable_data(), o.keypoints.data(), sizeof(float) * o.keypoints.size());
-      std::memcpy(sc.mutable_data(), o.scores.data(), sizeof(float) * o.scores.size());
-    }
-    result.append(py::make_tuple(kp, sc, times_dict(o.times)));
+  return to_results(outs, status, errors, K);
+}
+
+// DLPack (dlpack.h) structures, read-only: enough to find a tensor's pointer, shape, strides, dtype and device.
+struct DLDeviceV {
+  int32_t device_type, device_id;
+};
+struct DLDataTypeV {
+  uint8_t code, bits;
+  uint16_t lanes;
+};
+struct DLTensorV {
+  void* data;
+  DLDeviceV device;
+  int32_t ndim;
+  DLDataTypeV dtype;
+  int64_t* shape;
+  int64_t* strides;
+  uint64_t byte_offset;
+};
+struct DLManagedTensorV {  // legacy capsule "dltensor"
+  DLTensorV dl_tensor;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensorV*);
+};
+struct DLManagedTensorVersionedV {  // DLPack >= 1.0 capsule "dltensor_versioned"
+  uint32_t major, minor;
+  void* manager_ctx;
+  void (*deleter)(DLManagedTensorVersionedV*);
+  uint64_t flags;
+  DLTensorV dl_tensor;
+};
+
+// The tensor behind an unconsumed DLPack capsule. The capsule is not consumed: its producer frees it when the
+// capsule is collected, and the caller keeps it (and the producer) alive while the pointer is used.
+py::dict dlpack_info(const py::capsule& cap) {
+  const char* name = cap.name();
+  const DLTensorV* t = nullptr;
+  if (name && std::strcmp(name, "dltensor") == 0) {
+    t = &static_cast<DLManagedTensorV*>(cap.get_pointer())->dl_tensor;
+  } else if (name && std::strcmp(name, "dltensor_versioned") == 0) {
+    t = &static_cast<DLManagedTensorVersionedV*>(cap.get_pointer())->dl_tensor;
+  } else {
+    throw py::type_error(std::string("expected an unconsumed DLPack capsule ('dltensor'), got a capsule named '") +
+                         (name ? name : "") + "'");
   }
-  return result;
+  if (t->ndim < 0 || t->ndim > 32) throw py::value_error("DLPack tensor: implausible ndim " + std::to_string(t->ndim));
+  py::list shape;
+  for (int i = 0; i < t->ndim; ++i) shape.append(t->shape[i]);
+  py::object strides = py::none();
+  if (t->strides) {
+    py::list st;
+    for (int i = 0; i < t->ndim; ++i) st.append(t->strides[i]);
+    strides = st;
+  }
+  py::dict d;
+  d["ptr"] = reinterpret_cast<uintptr_t>(static_cast<const char*>(t->data) + t->byte_offset);
+  d["shape"] = shape;
+  d["strides"] = strides;  // in elements, None: C-contiguous
+  d["code"] = int(t->dtype.code);
+  d["bits"] = int(t->dtype.bits);
+  d["lanes"] = int(t->dtype.lanes);
+  d["device_type"] = int(t->device.device_type);
+  d["device_id"] = int(t->device.device_id);
+  return d;
 }
 
 template <typename SizeFn, typename SolveFn>
@@ -164,10 +277,48 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("has_pose_threshold", &DecodeParams::has_pose_threshold)
       .def_readwrite("pose_threshold", &DecodeParams::pose_threshold)
       .def_readwrite("joint_order", &DecodeParams::joint_order)
-      .def_readwrite("tile", &DecodeParams::tile);
+      .def_readwrite("tile", &DecodeParams::tile)
+      .def_readwrite("device_candidates", &DecodeParams::device_candidates);
 
   m.def("decode", &decode_batch, py::arg("heatmaps"), py::arg("tags"), py::arg("params"), py::arg("threads"),
-        "Decode a batch: heatmaps (N,K,H,W) float32, tags (N,K,H,W,L) float32, both C-contiguous.");
+        py::arg("backend") = 0,
+        "Decode a batch of host arrays: heatmaps (N,K,H,W) float32, tags (N,K,H,W,L) float32, both "
+        "C-contiguous; backend 0 cpu, 1 emu, 2 cuda.");
+
+  m.def("decode_device",
+        [](uintptr_t heat, uintptr_t tags, int N, int K, int H, int W, int L, const DecodeParams& prm, int threads,
+           uintptr_t stream) {
+          if (N < 1 || K < 1 || H < 1 || W < 1 || L < 1)
+            throw py::value_error("decode_device: expected positive N, K, H, W, L");
+          if (heat == 0 || tags == 0) throw py::value_error("decode_device: null device pointer");
+          check_params(prm, K);
+          DecodeParams local = prm;
+          local.threads = threads;
+          return decode_device_batch(Backend::Cuda, reinterpret_cast<const float*>(heat),
+                                     reinterpret_cast<const float*>(tags), N, K, H, W, L, local, true, stream);
+        },
+        py::arg("heatmaps_ptr"), py::arg("tags_ptr"), py::arg("N"), py::arg("K"), py::arg("H"), py::arg("W"),
+        py::arg("L"), py::arg("params"), py::arg("threads"), py::arg("stream"),
+        "CUDA backend on device memory: float32 C-contiguous NxKxHxW heatmaps and NxKxHxWxL tags, work queued "
+        "on `stream` (a cudaStream_t as an integer, 0 = default stream).");
+
+  m.def("dlpack_info", &dlpack_info, py::arg("capsule"),
+        "Pointer, shape, strides (elements), dtype and device of an unconsumed DLPack capsule.");
+
+  m.def("emu_set_mode",
+        [](const std::string& mode, unsigned seed, int workers) {
+          emu::Mode m;
+          if (mode == "serial") m = emu::Mode::Serial;
+          else if (mode == "shuffle") m = emu::Mode::Shuffle;
+          else if (mode == "threads") m = emu::Mode::Threads;
+          else if (mode == "block") m = emu::Mode::Block;
+          else throw py::value_error("mode: expected 'serial', 'shuffle', 'threads' or 'block', got '" + mode + "'");
+          if (workers < 1) throw py::value_error("workers: expected >= 1, got " + std::to_string(workers));
+          emu::set_emu_mode(m, seed, workers);
+        },
+        py::arg("mode"), py::arg("seed") = 0, py::arg("workers") = 4,
+        "Schedule of the emulated CUDA launches (default: HREMU_MODE, HREMU_SEED, HREMU_WORKERS).");
+  m.def("emu_mode", []() { return std::string(emu::emu_mode_name(emu::emu_mode())); });
 
   m.def("topk_candidates",
         [](const py::array& heat, int nms_kernel, double threshold, int M) {

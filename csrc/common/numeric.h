@@ -9,6 +9,7 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 #include "common/host_device.h"
 
@@ -87,6 +88,31 @@ HRD_INLINE float fmaxf_keep(float a, float b) { return b > a ? b : a; }
 HRD_INLINE float fminf_keep(float a, float b) { return b < a ? b : a; }
 
 HRD_INLINE bool is_finite(float v) { return v - v == 0.0f; }
+
+// Bits of a float; ordered_bits maps floats to unsigned integers in the same order, with -0 == +0 (as the
+// float comparison has it). NaN is never passed.
+HRD_INLINE uint32_t float_bits(float v) {
+#if defined(__CUDA_ARCH__)
+  return __float_as_uint(v);
+#else
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return u;
+#endif
+}
+HRD_INLINE uint32_t ordered_bits(float v) {
+  const uint32_t u = float_bits(v == 0.0f ? 0.0f : v);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+// A 64-bit key ordering (value descending, then index ascending) as one unsigned integer, larger first:
+// an atomicMax over keys is an argmax with first-index ties. Never 0 for a finite value.
+HRD_INLINE unsigned long long value_index_key(float v, int32_t idx) {
+  return (static_cast<unsigned long long>(ordered_bits(v)) << 32) | (0xFFFFFFFFu - static_cast<uint32_t>(idx));
+}
+HRD_INLINE int32_t key_index(unsigned long long key) {
+  return static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(key & 0xFFFFFFFFull));
+}
 HRD_INLINE bool is_finite(double v) { return v - v == 0.0; }
 
 }  // namespace hrd

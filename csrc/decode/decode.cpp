@@ -14,16 +14,11 @@
 namespace hrd {
 namespace {
 
+constexpr int kMaxJointsOnStack = 64;
+
 using Clock = std::chrono::steady_clock;
 inline double ms_since(Clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-}
-
-// float -> int as numpy's astype(int) (truncation toward zero), then clipped into the map.
-inline int trunc_clip(float v, int hi) {
-  if (!(v > -1.0f)) return 0;  // also NaN
-  if (!(v < float(hi))) return hi;
-  return int(v);
 }
 
 }  // namespace
@@ -41,6 +36,7 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   ensure(s.peaks, size_t(K) * M);
   ensure(s.counts, size_t(K));
   ensure(s.ctags, size_t(K) * M * L);
+  ensure(s.shifts, size_t(K) * M * 2);
   const int radius = (prm.nms_kernel - 1) / 2;
   // With refine on, each joint's tile summaries are built right after its candidates, while its heat map
   // is still in cache (nearly every joint of a frame with people is searched later).
@@ -52,8 +48,11 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
     Peak* pk = s.peaks.data() + size_t(k) * M;
     const int n = topk_candidates_hw(heat + k * HW, H, W, radius, prm.detection_threshold, M, pk);
     s.counts[k] = n;
-    for (int m = 0; m < n; ++m)
+    for (int m = 0; m < n; ++m) {
       std::memcpy(&s.ctags[(size_t(k) * M + m) * L], tags + (k * HW + pk[m].idx) * L, sizeof(float) * L);
+      float* sh = &s.shifts[(size_t(k) * M + m) * 2];
+      adjust_shift(prm.variant, heat + k * HW, H, W, pk[m].idx % W, pk[m].idx / W, prm.heat_abs, sh, sh + 1);
+    }
     s.tiles_ns[k] = 0;
     if (prm.refine) {
       const auto tt = Clock::now();
@@ -65,8 +64,78 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   tm.candidates_ms = ms_since(t0);
   for (int k = 0; k < K; ++k) tm.refine_tiles_ms += s.tiles_ns[k] * 1e-6;
 
-  // ---- 2. grouping ---------------------------------------------------------------------------------------
+  const int st = group_and_score(prm, K, W, L, s, tm);
+  if (st != 0) return st;
+  const Groups& g = s.groups;
+  const int NP = s.NP;
+
+  // ---- 4. refine: fill missing joints ----------------------------------------------------------------
   t0 = Clock::now();
+  if (prm.refine && NP > 0) {
+    ensure(s.searches, size_t(NP));
+    ensure(s.pixels, size_t(NP));
+    // People are refined in parallel: each search reads the shared, read-only tile summaries and writes
+    // only its own person's row.
+    parallel_for(NP, prm.threads, [&](int j) {
+      thread_local std::vector<float> rows, ptag_buf;
+      if (rows.size() < size_t(K) * L) rows.resize(size_t(K) * L);
+      if (ptag_buf.size() < size_t(L)) ptag_buf.resize(size_t(L));
+      const int p = s.keep[j];
+      s.searches[j] = 0;
+      s.pixels[j] = 0;
+      float* kp = &s.kp[size_t(p) * K * 3];
+      const float* ptag;
+      if (omz) {
+        // model_api pairs the j-th *kept* pose with the tag of the j-th pose before the score filter
+        // (ans_tags[0][i] indexed after masking). Reproduced as is.
+        ptag = &g.tag_mean[size_t(j) * L];
+      } else {
+        int64_t pix[kMaxJointsOnStack];
+        std::vector<int64_t> pix_heap;
+        int64_t* pp = pix;
+        if (K > kMaxJointsOnStack) {
+          pix_heap.resize(size_t(K));
+          pp = pix_heap.data();
+        }
+        const int n = person_tag_pixels(kp, K, H, W, pp);
+        if (n == 0) return;
+        for (int i = 0; i < n; ++i) std::memcpy(&rows[size_t(i) * L], tags + pp[i] * L, sizeof(float) * L);
+        numpy_mean_rows_f32(rows.data(), n, L, ptag_buf.data());
+        ptag = ptag_buf.data();
+      }
+      for (int k = 0; k < K; ++k) {
+        if (g.cand[size_t(p) * K + k] >= 0) continue;  // only missing joints are searched
+        const float* hk = heat + k * HW;
+        const float* tk = tags + k * HW * L;
+        const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
+        const RefineHit hit = refine_search_hw(prm.variant, hk, tk, H, W, L, ptag, prm.heat_abs, grid, sum);
+        ++s.searches[j];
+        s.pixels[j] += hit.pixels;
+        if (hit.idx < 0) continue;
+        const int x = hit.idx % W, y = hit.idx / W;
+        float sx, sy;
+        refine_hit_shift(prm.variant, hk, H, W, x, y, &sx, &sy);
+        apply_refine_hit(prm.variant, prm.delta, kp, k, x, y, hit.heat, sx, sy);
+      }
+    });
+    for (int j = 0; j < NP; ++j) {
+      tm.refine_searches += s.searches[j];
+      tm.refine_pixels += s.pixels[j];
+    }
+  }
+  tm.refine_ms = ms_since(t0);
+
+  write_output(prm, K, s, out);
+  tm.total_ms = ms_since(t_start);
+  out.times = tm;
+  return 0;
+}
+
+int group_and_score(const DecodeParams& prm, int K, int W, int L, DecodeScratch& s, StageTimes& tm) {
+  const int M = prm.max_people;
+  const bool omz = prm.variant == Variant::OMZ;
+  // ---- 2. grouping ---------------------------------------------------------------------------------------
+  auto t0 = Clock::now();
   GroupParams gp{prm.variant, prm.solver, K, M, L, prm.joint_order.data(), prm.tag_threshold,
                  prm.use_detection_val, prm.ignore_too_much, prm.dist_reweight, prm.max_people};
   Candidates cands{s.peaks.data(), s.counts.data(), s.ctags.data(), W};
@@ -94,10 +163,8 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
         Y = float(y);
         V = pk.val;
         if (prm.adjust) {
-          float sx, sy;
-          adjust_shift(prm.variant, heat + k * HW, H, W, x, y, prm.heat_abs, &sx, &sy);
-          X += sx;
-          Y += sy;
+          X += s.shifts[(size_t(k) * M + m) * 2];
+          Y += s.shifts[(size_t(k) * M + m) * 2 + 1];
         }
         // HigherHRNet's +0.5 is part of its adjust step; mmpose adds its centre shift to detected joints.
         if (prm.variant != Variant::HigherHRNet || prm.adjust) {
@@ -119,90 +186,18 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   int NP = 0;
   for (int p = 0; p < P; ++p)
     if (!(omz && prm.has_pose_threshold) || s.score[p] > prm.pose_threshold) s.keep[NP++] = p;
+  s.NP = NP;
   tm.adjust_ms = ms_since(t0);
+  return 0;
+}
 
-  // ---- 4. refine: fill missing joints ----------------------------------------------------------------
-  t0 = Clock::now();
-  if (prm.refine && NP > 0) {
-    ensure(s.searches, size_t(P));
-    ensure(s.pixels, size_t(P));
-    // People are refined in parallel: each search reads the shared, read-only tile summaries and writes
-    // only its own person's row.
-    parallel_for(NP, prm.threads, [&](int j) {
-      thread_local std::vector<float> rows, ptag_buf;
-      if (rows.size() < size_t(K) * L) rows.resize(size_t(K) * L);
-      if (ptag_buf.size() < size_t(L)) ptag_buf.resize(size_t(L));
-      const int p = s.keep[j];
-      s.searches[j] = 0;
-      s.pixels[j] = 0;
-      float* kp = &s.kp[size_t(p) * K * 3];
-      const float* ptag;
-      if (omz) {
-        // model_api pairs the j-th *kept* pose with the tag of the j-th pose before the score filter
-        // (ans_tags[0][i] indexed after masking). Reproduced as is.
-        ptag = &g.tag_mean[size_t(j) * L];
-      } else {
-        // Mean of the tags under the detected joints, in joint-index order, at the truncated coordinates.
-        int n = 0;
-        for (int k = 0; k < K; ++k) {
-          if (!(kp[3 * k + 2] > 0.0f)) continue;
-          const int x = trunc_clip(kp[3 * k], W - 1), y = trunc_clip(kp[3 * k + 1], H - 1);
-          std::memcpy(&rows[size_t(n) * L], tags + (k * HW + int64_t(y) * W + x) * L, sizeof(float) * L);
-          ++n;
-        }
-        if (n == 0) return;
-        numpy_mean_rows_f32(rows.data(), n, L, ptag_buf.data());
-        ptag = ptag_buf.data();
-      }
-      for (int k = 0; k < K; ++k) {
-        if (g.cand[size_t(p) * K + k] >= 0) continue;  // only missing joints are searched
-        const float* hk = heat + k * HW;
-        const float* tk = tags + k * HW * L;
-        const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
-        const RefineHit hit = refine_search_hw(prm.variant, hk, tk, H, W, L, ptag, prm.heat_abs, grid, sum);
-        ++s.searches[j];
-        s.pixels[j] += hit.pixels;
-        if (hit.idx < 0) continue;
-        const int x = hit.idx % W, y = hit.idx / W;
-        switch (prm.variant) {
-          case Variant::HigherHRNet:
-            if (hit.heat > 0.0f) {
-              float sx, sy;
-              adjust_shift(Variant::HigherHRNet, hk, H, W, x, y, false, &sx, &sy);
-              kp[3 * k] = float((double(x) + double(delta)) + double(sx));
-              kp[3 * k + 1] = float((double(y) + double(delta)) + double(sy));
-              kp[3 * k + 2] = hit.heat;
-            }
-            break;
-          case Variant::MMPose:  // fills always, at the integer pixel
-            kp[3 * k] = float(x);
-            kp[3 * k + 1] = float(y);
-            kp[3 * k + 2] = hit.heat;
-            break;
-          case Variant::OMZ:
-            if (hit.heat > 0.0f) {
-              float sx, sy;
-              adjust_shift(Variant::OMZ, hk, H, W, x, y, true, &sx, &sy);
-              kp[3 * k] = float(x) + sx;
-              kp[3 * k + 1] = float(y) + sy;
-              kp[3 * k + 2] = hit.heat;
-            }
-            break;
-        }
-      }
-    });
-    for (int j = 0; j < NP; ++j) {
-      tm.refine_searches += s.searches[j];
-      tm.refine_pixels += s.pixels[j];
-    }
-  }
-  tm.refine_ms = ms_since(t0);
 
-  // ---- 5. output ------------------------------------------------------------------------------------
+void write_output(const DecodeParams& prm, int K, const DecodeScratch& s, DecodeOutput& out) {
+  const bool omz = prm.variant == Variant::OMZ;
   int NO = 0;
-  out.keypoints.resize(size_t(NP) * K * 3);
-  out.scores.resize(size_t(NP));
-  for (int j = 0; j < NP; ++j) {
+  out.keypoints.resize(size_t(s.NP) * K * 3);
+  out.scores.resize(size_t(s.NP));
+  for (int j = 0; j < s.NP; ++j) {
     const int p = s.keep[j];
     if (!omz && prm.has_pose_threshold && !(s.score[p] > prm.pose_threshold)) continue;
     std::memcpy(&out.keypoints[size_t(NO) * K * 3], &s.kp[size_t(p) * K * 3], sizeof(float) * K * 3);
@@ -212,9 +207,6 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   out.P = NO;
   out.keypoints.resize(size_t(NO) * K * 3);
   out.scores.resize(size_t(NO));
-  tm.total_ms = ms_since(t_start);
-  out.times = tm;
-  return 0;
 }
 
 }  // namespace hrd

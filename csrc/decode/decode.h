@@ -27,6 +27,8 @@ struct DecodeParams {
   float pose_threshold = 0.0f;       // keep people with score > pose_threshold
   std::vector<int32_t> joint_order;  // K, a permutation of 0..K-1
   int tile = 4;                      // refine fine tile size (speed only; results do not depend on it)
+  int device_candidates = 1024;      // emu/cuda: NMS survivors kept per map before top-k; a map with more
+                                     // takes the exact selection-rounds path (speed only)
   int threads = 1;                   // threads for one image's joints and refine searches (results do not depend on it)
 };
 
@@ -49,17 +51,40 @@ struct DecodeScratch {
   std::vector<Peak> peaks;      // KxM
   std::vector<int32_t> counts;  // K
   std::vector<float> ctags;     // KxMxL
+  std::vector<float> shifts;    // KxMx2 adjust shift (x, y) of each candidate
   Groups groups;
   std::vector<float> kp;        // PxKx3 working keypoints
   std::vector<float> score;     // P
   std::vector<int32_t> keep;    // people kept, in order
+  int NP = 0;                   // entries of keep
   std::vector<float> summaries;      // K x tile_summary_words
   std::vector<double> tiles_ns;      // K: time spent on each joint's tile summaries
   std::vector<int64_t> searches, pixels;  // per kept person, refine statistics
 };
 
 // heat: KxHxW, tags: KxHxWxL, both C-contiguous float32. Returns 0 or a negative solver status.
+// The CPU backend.
 int decode_image(const DecodeParams& prm, const float* heat, const float* tags, int K, int H, int W, int L,
                  DecodeScratch& scratch, DecodeOutput& out);
+
+// Host stages shared by every backend. Inputs in s: peaks, counts, ctags, shifts (the candidates of one
+// image, however they were found). Groups them, applies the adjust shifts and scores people, and fills
+// s.keep/s.NP with the people that go on to refine. Returns 0 or a negative solver status.
+int group_and_score(const DecodeParams& prm, int K, int W, int L, DecodeScratch& s, StageTimes& tm);
+
+// The kept people of s (after refine) into out, applying the final pose-threshold filter.
+void write_output(const DecodeParams& prm, int K, const DecodeScratch& s, DecodeOutput& out);
+
+// The emulated-CUDA backend (the kernels of csrc/*/*.cu compiled as host C++): heat NxKxHxW and tags
+// NxKxHxWxL in host memory. Fills outs (N). Returns 0, or a negative solver status with *failed the image.
+int decode_batch_emu(const DecodeParams& prm, const float* heat, const float* tags, int N, int K, int H, int W,
+                     int L, std::vector<DecodeOutput>& outs, int* failed);
+
+// The CUDA backend: the same code under nvcc. inputs_on_device: heat/tags are device pointers (else host
+// memory, copied once). stream: a cudaStream_t (0: the legacy default stream). Throws std::runtime_error on
+// a CUDA error, naming the call.
+int decode_batch_cuda(const DecodeParams& prm, const float* heat, const float* tags, int N, int K, int H,
+                      int W, int L, bool inputs_on_device, uintptr_t stream, std::vector<DecodeOutput>& outs,
+                      int* failed);
 
 }  // namespace hrd

@@ -104,4 +104,67 @@ HRD_INLINE bool refine_better(float score, int32_t idx, float best, int32_t best
   return score > best || (score == best && idx < best_idx);
 }
 
+// The same decision as one integer for the device's atomicMax: only pixels with a finite heat and a finite
+// score take part (a search whose best score is -inf or NaN finds nothing, on every backend).
+HRD_INLINE unsigned long long refine_key(float score, int32_t idx) { return value_index_key(score, idx); }
+
+// ---- using a refine hit -------------------------------------------------------------------------------
+
+// Shift applied at a refined joint (x, y) of map (HxW): HigherHRNet adjusts the signed map, OMZ |heat|,
+// mmpose does not adjust refined joints.
+HRD_INLINE void refine_hit_shift(Variant variant, const float* map, int H, int W, int x, int y, float* sx,
+                                 float* sy) {
+  *sx = 0.0f;
+  *sy = 0.0f;
+  if (variant == Variant::HigherHRNet) adjust_shift(Variant::HigherHRNet, map, H, W, x, y, false, sx, sy);
+  if (variant == Variant::OMZ) adjust_shift(Variant::OMZ, map, H, W, x, y, true, sx, sy);
+}
+
+// Write the refined joint into kp (x, y, score of joint k). HigherHRNet and OMZ take it only with a positive
+// heat; mmpose always, at the integer pixel.
+HRD_INLINE void apply_refine_hit(Variant variant, float delta, float* kp /* Kx3 */, int k, int x, int y,
+                                 float heat, float sx, float sy) {
+  switch (variant) {
+    case Variant::HigherHRNet:
+      if (heat > 0.0f) {
+        kp[3 * k] = float((double(x) + double(delta)) + double(sx));
+        kp[3 * k + 1] = float((double(y) + double(delta)) + double(sy));
+        kp[3 * k + 2] = heat;
+      }
+      break;
+    case Variant::MMPose:
+      kp[3 * k] = float(x);
+      kp[3 * k + 1] = float(y);
+      kp[3 * k + 2] = heat;
+      break;
+    case Variant::OMZ:
+      if (heat > 0.0f) {
+        kp[3 * k] = float(x) + sx;
+        kp[3 * k + 1] = float(y) + sy;
+        kp[3 * k + 2] = heat;
+      }
+      break;
+  }
+}
+
+// float -> int as numpy's astype(int) (truncation toward zero), then clipped into [0, hi].
+HRD_INLINE int trunc_clip(float v, int hi) {
+  if (!(v > -1.0f)) return 0;  // also NaN
+  if (!(v < float(hi))) return hi;
+  return int(v);
+}
+
+// HigherHRNet/mmpose person tag for refine: the tags under the person's detected joints (score > 0), in
+// joint order, at the truncated adjusted coordinates. Writes each joint's offset k*H*W + y*W + x into
+// pix (K) and returns how many; the tag is numpy_mean_rows_f32 of those rows.
+HRD_INLINE int person_tag_pixels(const float* kp /* Kx3 */, int K, int H, int W, int64_t* pix /* K */) {
+  int n = 0;
+  for (int k = 0; k < K; ++k) {
+    if (!(kp[3 * k + 2] > 0.0f)) continue;
+    const int x = trunc_clip(kp[3 * k], W - 1), y = trunc_clip(kp[3 * k + 1], H - 1);
+    pix[n++] = int64_t(k) * H * W + int64_t(y) * W + x;
+  }
+  return n;
+}
+
 }  // namespace hrd

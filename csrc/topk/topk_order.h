@@ -2,6 +2,7 @@
 // identical whatever the schedule. (torch.topk leaves the tie order unspecified; this is hrdecode's choice.)
 #pragma once
 #include "common/host_device.h"
+#include "common/numeric.h"
 #include "common/types.h"
 
 namespace hrd {
@@ -9,6 +10,9 @@ namespace hrd {
 HRD_INLINE bool ranks_before(Peak a, Peak b) {
   return a.val > b.val || (a.val == b.val && a.idx < b.idx);
 }
+
+// The same order as one integer (larger key ranks first); the device's selection rounds use it.
+HRD_INLINE unsigned long long topk_key(Peak p) { return value_index_key(p.val, p.idx); }
 
 // Insert p into list (count entries, sorted by ranks_before, capacity M). Returns the new count.
 HRD_INLINE int topk_insert(Peak* list /* M */, int count, int M, Peak p) {

@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any, Dict
 
 from . import _C
-from .decoder import COCO_JOINT_ORDER, PRESETS, DecodeConfig, DecodeResult, Decoder
+from .decoder import COCO_JOINT_ORDER, PRESETS, DecodeConfig, DecodeResult, Decoder, cuda_unavailable_reason
 
 __version__: str = str(_C.build.get("version", "0.0.0"))
 
-__all__ = ["Decoder", "DecodeConfig", "DecodeResult", "PRESETS", "COCO_JOINT_ORDER", "build_info", "__version__"]
+__all__ = ["Decoder", "DecodeConfig", "DecodeResult", "PRESETS", "COCO_JOINT_ORDER", "build_info", "cuda_unavailable_reason", "__version__"]
 
 
 def build_info() -> Dict[str, Any]:
@@ -31,5 +31,7 @@ def build_info() -> Dict[str, Any]:
     info["cuda_driver_version"] = st["driver_version"]
     info["cuda_runtime_version"] = st["runtime_version"]
     info["threads"] = _C.default_num_threads()
-    info["backends"] = ["cpu"]
+    info["emu_mode"] = _C.emu_mode()
+    # "emu" (the CUDA kernels run on the CPU) is for testing; "cuda" only when a device answered.
+    info["backends"] = ["cpu", "emu"] + (["cuda"] if cuda_unavailable_reason() is None else [])
     return info

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import time
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import _C
+from . import _C, _device
 
-__all__ = ["Decoder", "DecodeConfig", "DecodeResult", "PRESETS", "COCO_JOINT_ORDER", "default_joint_order"]
+__all__ = ["Decoder", "DecodeConfig", "DecodeResult", "PRESETS", "COCO_JOINT_ORDER", "default_joint_order",
+           "cuda_unavailable_reason"]
 
 #: HigherHRNet's grouping order for the 17 COCO joints: head, shoulders, hips, elbows, wrists, knees, ankles.
 COCO_JOINT_ORDER: Tuple[int, ...] = (0, 1, 2, 3, 4, 5, 6, 11, 12, 7, 8, 9, 10, 13, 14, 15, 16)
@@ -54,6 +56,8 @@ class DecodeConfig:
         heat_abs: the maps are signed, NMS'ed OMZ outputs; decode their absolute value.
         refine_tile: tile size of the pruned refine search (speed only; results do not depend on it).
         num_threads: threads for a batch (None: all hardware threads, or HRDECODE_NUM_THREADS).
+        device_candidates: emu/cuda backends: NMS survivors kept per map before the top-k; a map with more
+            takes an exact slower path (speed only; results do not depend on it).
     """
 
     variant: str = "higherhrnet"
@@ -73,6 +77,7 @@ class DecodeConfig:
     heat_abs: bool = False
     refine_tile: int = 4
     num_threads: Optional[int] = None
+    device_candidates: int = 1024
 
 
 #: The presets. Each reproduces one reference decoder (see README, "Presets").
@@ -171,6 +176,7 @@ def _validate(cfg: DecodeConfig) -> DecodeConfig:
     if cfg.pose_threshold is not None:
         _check_real("pose_threshold", cfg.pose_threshold)
     _check_int("refine_tile", cfg.refine_tile, 1, 4096)
+    _check_int("device_candidates", cfg.device_candidates, 1, 1 << 24)
     if cfg.num_threads is not None:
         _check_int("num_threads", cfg.num_threads, 1, 1024)
     if cfg.joint_order is not None:
@@ -194,9 +200,6 @@ def _as_maps(name: str, a: Any) -> np.ndarray:
         raise TypeError(f"{name}: expected a numeric array, got None")
     if isinstance(a, (str, bytes)):
         raise TypeError(f"{name}: expected a numeric array, got {_type_name(a)}")
-    if hasattr(a, "__cuda_array_interface__") and not hasattr(a, "__array_interface__") and not hasattr(a, "__array__"):
-        raise TypeError(f"{name}: device arrays need the CUDA backend, which this version does not have; "
-                        f"copy the array to the host first")
     try:
         arr = np.asarray(a)
     except Exception as e:  # e.g. a torch CUDA tensor, ragged lists
@@ -204,6 +207,63 @@ def _as_maps(name: str, a: Any) -> np.ndarray:
     if arr.dtype.kind not in "fiu":
         raise TypeError(f"{name}: expected real numbers (float or int dtype), got dtype {arr.dtype}")
     return arr
+
+
+_BACKEND_CODES = {"cpu": 0, "emu": 1, "cuda": 2}
+
+
+def cuda_unavailable_reason() -> Optional[str]:
+    """None if the CUDA backend can run here, else why not (not compiled, no driver, driver too old, no
+    device, or HRDECODE_FORCE_CPU set)."""
+    if not _C.build.get("cuda_compiled"):
+        return "this build has no CUDA backend (built with HRDECODE_CUDA=OFF or without nvcc)"
+    if os.environ.get("HRDECODE_FORCE_CPU", "") not in ("", "0"):
+        return "HRDECODE_FORCE_CPU is set"
+    st = _C.cuda_status()
+    return None if st["usable"] else str(st["message"])
+
+
+def _batch_shape(hs: Tuple[int, ...], ts: Tuple[int, ...]) -> Tuple[int, int, int, int, int, bool]:
+    """(N, K, H, W, L, single) from heatmaps shape (K,H,W)|(N,K,H,W) and tags shape (...[, L]), or a
+    ValueError naming the argument."""
+    hs, ts = tuple(int(n) for n in hs), tuple(int(n) for n in ts)
+    if len(hs) not in (3, 4):
+        raise ValueError(f"heatmaps: expected shape (K, H, W) or (N, K, H, W), got {hs}")
+    single = len(hs) == 3
+    if single:
+        if len(ts) not in (3, 4):
+            raise ValueError(f"tags: expected shape (K, H, W) or (K, H, W, L) for heatmaps {hs}, got {ts}")
+        hs, ts = (1,) + hs, (1,) + ts
+    elif len(ts) not in (4, 5):
+        raise ValueError(f"tags: expected shape (N, K, H, W) or (N, K, H, W, L) for heatmaps {hs}, got {ts}")
+    if len(ts) == 4:
+        ts = ts + (1,)
+    N, K, H, W = hs
+    if ts[:4] != hs:
+        what = "K" if ts[1] != K and ts[0] == N else "shape"
+        raise ValueError(f"tags: expected (N, K, H, W[, L]) = {hs}[+L] to match heatmaps ({what} differs), "
+                         f"got {ts if not single else ts[1:]}")
+    if min(K, H, W) == 0 or ts[4] == 0:
+        raise ValueError(f"heatmaps/tags: expected non-empty maps (K, H, W, L >= 1), got heatmaps "
+                         f"{hs[1:]} and tags {ts[1:]}")
+    if H * W >= 2**31 or K * H * W * ts[4] >= 2**40:
+        raise ValueError(f"heatmaps: maps of {H}x{W} are too large (H*W must be < 2**31)")
+    return N, K, H, W, ts[4], single
+
+
+def _stream_handle(stream: Any) -> int:
+    """A cudaStream_t as an int from None, an int, or a torch/CuPy stream object."""
+    if stream is None:
+        return 0
+    for attr in ("cuda_stream", "ptr", "handle"):
+        v = getattr(stream, attr, None)
+        if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+            stream = v
+            break
+    if isinstance(stream, bool) or not isinstance(stream, numbers.Integral) or int(stream) < 0:
+        raise TypeError(f"stream: expected None, a non-negative int handle or a torch/CuPy stream, "
+                        f"got {stream!r} ({_type_name(stream)})")
+    return int(stream)
 
 
 class Decoder:
@@ -228,11 +288,11 @@ class Decoder:
             raise TypeError(f"backend: expected a str, got {_type_name(backend)}")
         if backend not in ("auto", "cpu", "cuda", "emu"):
             raise ValueError(f"backend: expected 'auto', 'cpu', 'cuda' or 'emu', got {backend!r}")
-        if backend in ("cuda", "emu"):
-            st = _C.cuda_status()
-            why = st["message"] if backend == "cuda" else "the emulated-kernel backend is not built yet"
-            raise RuntimeError(f"backend={backend!r} is not available in hrdecode {_C.build.get('version')}: "
-                               f"the CUDA decoding kernels are not implemented yet ({why}); use 'cpu' or 'auto'")
+        if backend == "cuda":
+            why = cuda_unavailable_reason()
+            if why is not None:
+                raise RuntimeError(f"backend='cuda' is not usable: {why}. Use backend='cpu' (or 'auto', which "
+                                   f"falls back to the CPU)")
         unknown = sorted(set(overrides) - set(_OVERRIDABLE))
         if unknown:
             raise TypeError(f"unknown override(s) {unknown}; expected any of {list(_OVERRIDABLE)}")
@@ -241,7 +301,10 @@ class Decoder:
             if isinstance(jo, (Sequence, np.ndarray)) and not isinstance(jo, (str, bytes)):
                 overrides["joint_order"] = tuple(jo)
         self.preset = preset
-        self.backend = "cpu"
+        #: The backend asked for. "auto" decodes host arrays on the CPU and device arrays with CUDA when a
+        #: device is usable (see ``last_backend`` for the one a call used).
+        self.backend = backend
+        self.last_backend: Optional[str] = None
         self.config: DecodeConfig = _validate(replace(PRESETS[preset], **overrides))
         self._params: Dict[int, Any] = {}
         self.last_timings: Dict[str, float] = {}
@@ -281,52 +344,69 @@ class Decoder:
         p.pose_threshold = 0.0 if c.pose_threshold is None else c.pose_threshold
         p.joint_order = list(order)
         p.tile = c.refine_tile
+        p.device_candidates = c.device_candidates
         self._params[K] = p
         return p
 
     def prepare(self, heatmaps: Any, tags: Any) -> Tuple[np.ndarray, np.ndarray, bool]:
-        """Validate and convert inputs: returns heatmaps (N,K,H,W) and tags (N,K,H,W,L), both C-contiguous
-        float32 (views of the inputs where possible), and whether the input was a single image."""
+        """Validate and convert host inputs: returns heatmaps (N,K,H,W) and tags (N,K,H,W,L), both
+        C-contiguous float32 (views of the inputs where possible), and whether the input was a single image."""
         h = _as_maps("heatmaps", heatmaps)
         t = _as_maps("tags", tags)
-        if h.ndim not in (3, 4):
-            raise ValueError(f"heatmaps: expected shape (K, H, W) or (N, K, H, W), got {h.shape}")
-        single = h.ndim == 3
-        if single:
-            h = h[None]
-            if t.ndim not in (3, 4):
-                raise ValueError(f"tags: expected shape (K, H, W) or (K, H, W, L) for heatmaps {h.shape[1:]}, "
-                                 f"got {t.shape}")
-            t = t[None]
-        elif t.ndim not in (4, 5):
-            raise ValueError(f"tags: expected shape (N, K, H, W) or (N, K, H, W, L) for heatmaps {h.shape}, "
-                             f"got {t.shape}")
-        if t.ndim == 4:
-            t = t[..., None]
-        N, K, H, W = h.shape
-        if t.shape[:4] != h.shape:
-            what = "K" if t.shape[1] != K and t.shape[0] == N else "shape"
-            raise ValueError(f"tags: expected (N, K, H, W[, L]) = {h.shape}[+L] to match heatmaps ({what} differs), "
-                             f"got {t.shape if not single else t.shape[1:]}")
-        if min(K, H, W) == 0 or t.shape[4] == 0:
-            raise ValueError(f"heatmaps/tags: expected non-empty maps (K, H, W, L >= 1), got heatmaps "
-                             f"{h.shape[1:]} and tags {t.shape[1:]}")
-        if H * W >= 2**31 or K * H * W * t.shape[4] >= 2**40:
-            raise ValueError(f"heatmaps: maps of {H}x{W} are too large (H*W must be < 2**31)")
-        h = np.ascontiguousarray(h, dtype=np.float32)
-        t = np.ascontiguousarray(t, dtype=np.float32)
+        N, K, H, W, L, single = _batch_shape(h.shape, t.shape)
+        h = np.ascontiguousarray(h.reshape(N, K, H, W), dtype=np.float32)
+        t = np.ascontiguousarray(t.reshape(N, K, H, W, L), dtype=np.float32)
         return h, t, single
 
-    def __call__(self, heatmaps: Any, tags: Any) -> Union[DecodeResult, List[DecodeResult]]:
+    def __call__(self, heatmaps: Any, tags: Any, stream: Any = None) -> Union[DecodeResult, List[DecodeResult]]:
+        """Decode one image (K,H,W maps) or a batch (N,K,H,W). ``stream``: CUDA stream for device inputs
+        (an int handle, or an object with ``cuda_stream``/``ptr`` such as torch/CuPy streams); None: the
+        default stream."""
         t0 = time.perf_counter()
+        dh = _device.as_device_array("heatmaps", heatmaps)
+        dt = _device.as_device_array("tags", tags)
+        backend = self.backend
+        if dh is not None or dt is not None:
+            if dh is None or dt is None:
+                raise ValueError(f"heatmaps/tags: expected both on the same device, got heatmaps "
+                                 f"{'on a CUDA device' if dh else 'in host memory'} and tags "
+                                 f"{'on a CUDA device' if dt else 'in host memory'}")
+            if dh.device is not None and dt.device is not None and dh.device != dt.device:
+                raise ValueError(f"heatmaps/tags: expected the same CUDA device, got heatmaps on cuda:{dh.device} "
+                                 f"and tags on cuda:{dt.device}")
+            if backend == "cuda" or (backend == "auto" and cuda_unavailable_reason() is None):
+                return self._call_device(dh, dt, stream, t0)
+            heatmaps, tags = _device.to_host("heatmaps", heatmaps), _device.to_host("tags", tags)
+            backend = "cpu" if backend == "auto" else backend
+        elif backend == "auto":
+            backend = "cpu"
+        if stream is not None:
+            _stream_handle(stream)  # validated even when unused
         h, t, single = self.prepare(heatmaps, tags)
         t1 = time.perf_counter()
         N, K = h.shape[:2]
+        self.last_backend = backend
         if N == 0:
             self.last_timings = {"prepare_ms": (t1 - t0) * 1e3}
             return []
         threads = self.config.num_threads or _C.default_num_threads()
-        raw = _C.decode(h, t, self._native_params(K), threads)
+        raw = _C.decode(h, t, self._native_params(K), threads, _BACKEND_CODES[backend])
+        return self._results(raw, single, t0, t1)
+
+    def _call_device(self, dh: "_device.DeviceArray", dt: "_device.DeviceArray", stream: Any,
+                     t0: float) -> Union[DecodeResult, List[DecodeResult]]:
+        N, K, H, W, L, single = _batch_shape(dh.shape, dt.shape)
+        handle = _stream_handle(stream)
+        t1 = time.perf_counter()
+        self.last_backend = "cuda"
+        if N == 0:
+            self.last_timings = {"prepare_ms": (t1 - t0) * 1e3}
+            return []
+        threads = self.config.num_threads or _C.default_num_threads()
+        raw = _C.decode_device(dh.ptr, dt.ptr, N, K, H, W, L, self._native_params(K), threads, handle)
+        return self._results(raw, single, t0, t1)
+
+    def _results(self, raw: Any, single: bool, t0: float, t1: float) -> Union[DecodeResult, List[DecodeResult]]:
         t2 = time.perf_counter()
         results = [DecodeResult(kp, sc, tm) for kp, sc, tm in raw]
         self.last_timings = {"prepare_ms": (t1 - t0) * 1e3, "native_ms": (t2 - t1) * 1e3,
