@@ -94,7 +94,7 @@ py::list to_results(const std::vector<DecodeOutput>& outs, const std::vector<int
 // A batch through the emu or CUDA backend (one launch sequence for all images). A solver status is
 // attributed to its image; a CUDA error propagates as RuntimeError naming the call.
 py::list decode_device_batch(Backend backend, const float* hp, const float* tp, int N, int K, int H, int W, int L,
-                             const DecodeParams& prm, bool on_device, uintptr_t stream) {
+                             const DecodeParams& prm, bool on_device, uintptr_t stream, int device) {
   std::vector<DecodeOutput> outs;
   std::vector<int> status(size_t(N), 0);
   std::vector<std::string> errors(static_cast<size_t>(N));
@@ -105,10 +105,11 @@ py::list decode_device_batch(Backend backend, const float* hp, const float* tp, 
       st = decode_batch_emu(prm, hp, tp, N, K, H, W, L, outs, &failed);
     } else {
 #if defined(HRDECODE_WITH_CUDA)
-      st = decode_batch_cuda(prm, hp, tp, N, K, H, W, L, on_device, stream, outs, &failed);
+      st = decode_batch_cuda(prm, hp, tp, N, K, H, W, L, on_device, stream, device, outs, &failed);
 #else
       (void)on_device;
       (void)stream;
+      (void)device;
       throw std::runtime_error("backend 'cuda': this build has no CUDA backend (built with HRDECODE_CUDA=OFF or without nvcc)");
 #endif
     }
@@ -134,7 +135,7 @@ py::list decode_batch(const py::array& heat, const py::array& tags, const Decode
   if (Backend(backend) != Backend::CPU) {
     DecodeParams local = prm;
     local.threads = threads;  // host stages: images in parallel
-    return decode_device_batch(Backend(backend), hp, tp, N, K, H, W, L, local, false, 0);
+    return decode_device_batch(Backend(backend), hp, tp, N, K, H, W, L, local, false, 0, -1);
   }
   // One image: its joints and refine searches use the threads (only when there is enough work to pay for
   // the hand-off, measured: below ~17x128x128 one thread is faster); a batch: the images do.
@@ -287,7 +288,7 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("decode_device",
         [](uintptr_t heat, uintptr_t tags, int N, int K, int H, int W, int L, const DecodeParams& prm, int threads,
-           uintptr_t stream) {
+           uintptr_t stream, int device) {
           if (N < 1 || K < 1 || H < 1 || W < 1 || L < 1)
             throw py::value_error("decode_device: expected positive N, K, H, W, L");
           if (heat == 0 || tags == 0) throw py::value_error("decode_device: null device pointer");
@@ -295,10 +296,11 @@ PYBIND11_MODULE(_C, m) {
           DecodeParams local = prm;
           local.threads = threads;
           return decode_device_batch(Backend::Cuda, reinterpret_cast<const float*>(heat),
-                                     reinterpret_cast<const float*>(tags), N, K, H, W, L, local, true, stream);
+                                     reinterpret_cast<const float*>(tags), N, K, H, W, L, local, true, stream,
+                                     device);
         },
         py::arg("heatmaps_ptr"), py::arg("tags_ptr"), py::arg("N"), py::arg("K"), py::arg("H"), py::arg("W"),
-        py::arg("L"), py::arg("params"), py::arg("threads"), py::arg("stream"),
+        py::arg("L"), py::arg("params"), py::arg("threads"), py::arg("stream"), py::arg("device") = -1,
         "CUDA backend on device memory: float32 C-contiguous NxKxHxW heatmaps and NxKxHxWxL tags, work queued "
         "on `stream` (a cudaStream_t as an integer, 0 = default stream).");
 

@@ -81,10 +81,11 @@ int decode_batch_emu(const DecodeParams& prm, const float* heat, const float* ta
                      int L, std::vector<DecodeOutput>& outs, int* failed);
 
 // The CUDA backend: the same code under nvcc. inputs_on_device: heat/tags are device pointers (else host
-// memory, copied once). stream: a cudaStream_t (0: the legacy default stream). Throws std::runtime_error on
-// a CUDA error, naming the call.
+// memory, copied once). stream: a cudaStream_t (0: the legacy default stream). device: the CUDA device
+// the inputs live on (made current for the call), -1: the current device. Throws std::runtime_error on a
+// CUDA error, naming the call.
 int decode_batch_cuda(const DecodeParams& prm, const float* heat, const float* tags, int N, int K, int H,
-                      int W, int L, bool inputs_on_device, uintptr_t stream, std::vector<DecodeOutput>& outs,
-                      int* failed);
+                      int W, int L, bool inputs_on_device, uintptr_t stream, int device,
+                      std::vector<DecodeOutput>& outs, int* failed);
 
 }  // namespace hrd

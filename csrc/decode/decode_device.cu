@@ -11,6 +11,7 @@
 // candidates (a few hundred per image), grouping on the host, one upload of the refine queries, one launch
 // sequence for all searches, one copy of the hits back. Two synchronisations per batch.
 #include <chrono>
+#include <map>
 #include <vector>
 
 #include "common/thread_pool.h"
@@ -74,9 +75,10 @@ struct Workspace {
   std::vector<DeviceHit> hits_h;
 };
 
-Workspace& workspace() {
-  thread_local Workspace ws;
-  return ws;
+// Buffers belong to one device: one workspace per (host thread, device).
+Workspace& workspace(int device) {
+  thread_local std::map<int, Workspace> ws;
+  return ws[device];
 }
 
 template <Variant V, bool ABS>
@@ -110,9 +112,9 @@ void search(Variant v, bool abs, const float* heat, const float* tags, int H, in
 
 // heat: NxKxHxW, tags: NxKxHxWxL (device memory, or host memory to upload when !on_device).
 int decode_batch(const DecodeParams& prm, const float* heat_in, const float* tags_in, int N, int K, int H, int W,
-                 int L, bool on_device, stream_t st, std::vector<DecodeOutput>& outs, int* failed) {
+                 int L, bool on_device, stream_t st, int device, std::vector<DecodeOutput>& outs, int* failed) {
   const auto t_start = Clock::now();
-  Workspace& ws = workspace();
+  Workspace& ws = workspace(device);
   const int64_t NK = int64_t(N) * K, HW = int64_t(H) * W;
   const int M = prm.max_people, C = prm.device_candidates;
   const int radius = (prm.nms_kernel - 1) / 2;
@@ -286,15 +288,41 @@ int decode_batch(const DecodeParams& prm, const float* heat_in, const float* tag
 }  // namespace HR_NS
 
 #if defined(__CUDACC__)
+namespace {
+// Makes `device` current for the scope and restores the caller's device after (also on exceptions).
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    cuda::check(cudaGetDevice(&prev_), "cudaGetDevice", "current device");
+    if (device >= 0 && device != prev_) {
+      cuda::check(cudaSetDevice(device), "cudaSetDevice", "the inputs' device");
+      set_ = true;
+    }
+  }
+  ~DeviceGuard() {
+    if (set_) (void)cudaSetDevice(prev_);
+  }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+  int current(int device) const { return device >= 0 ? device : prev_; }
+
+ private:
+  int prev_ = 0;
+  bool set_ = false;
+};
+}  // namespace
+
 int decode_batch_cuda(const DecodeParams& prm, const float* heat, const float* tags, int N, int K, int H, int W,
-                      int L, bool inputs_on_device, uintptr_t stream, std::vector<DecodeOutput>& outs, int* failed) {
+                      int L, bool inputs_on_device, uintptr_t stream, int device, std::vector<DecodeOutput>& outs,
+                      int* failed) {
+  DeviceGuard guard(device);
   return cuda::decode_batch(prm, heat, tags, N, K, H, W, L, inputs_on_device,
-                            reinterpret_cast<cudaStream_t>(stream), outs, failed);
+                            reinterpret_cast<cudaStream_t>(stream), guard.current(device), outs, failed);
 }
 #else
 int decode_batch_emu(const DecodeParams& prm, const float* heat, const float* tags, int N, int K, int H, int W,
                      int L, std::vector<DecodeOutput>& outs, int* failed) {
-  return emu::decode_batch(prm, heat, tags, N, K, H, W, L, true, nullptr, outs, failed);
+  return emu::decode_batch(prm, heat, tags, N, K, H, W, L, true, nullptr, 0, outs, failed);
 }
 #endif
 

@@ -403,7 +403,8 @@ class Decoder:
             self.last_timings = {"prepare_ms": (t1 - t0) * 1e3}
             return []
         threads = self.config.num_threads or _C.default_num_threads()
-        raw = _C.decode_device(dh.ptr, dt.ptr, N, K, H, W, L, self._native_params(K), threads, handle)
+        device = dh.device if dh.device is not None else (dt.device if dt.device is not None else -1)
+        raw = _C.decode_device(dh.ptr, dt.ptr, N, K, H, W, L, self._native_params(K), threads, handle, device)
         return self._results(raw, single, t0, t1)
 
     def _results(self, raw: Any, single: bool, t0: float, t1: float) -> Union[DecodeResult, List[DecodeResult]]:
