@@ -434,3 +434,27 @@ def test_shared_decoder_from_many_threads(backend):
             for a, b in zip(serial, got):
                 np.testing.assert_array_equal(a.keypoints, b.keypoints)
                 np.testing.assert_array_equal(a.scores, b.scores)
+
+
+def test_one_decoder_per_thread_and_many_threads(backend):
+    """Eight Python threads, each with its own Decoder, and all of them sharing one, interleaving batches
+    and single images: every result equals the serial run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    scenes = [synthetic.make_scene(height=64, width=72, num_people=5, seed=90 + i, tag_dim=1 + i % 2)
+              for i in range(8)]
+    serial = [_decoder(backend, "higherhrnet")(s.heatmaps, s.tags) for s in scenes]
+    shared = _decoder(backend, "higherhrnet")
+
+    def work(i):
+        own = _decoder(backend, "higherhrnet")
+        s = scenes[i % 8]
+        a = own(s.heatmaps, s.tags)
+        b = shared(s.heatmaps[None], s.tags[None])[0]
+        return i % 8, a, b
+
+    with ThreadPoolExecutor(max_workers=8) as ex:
+        for i, a, b in ex.map(work, range(32)):
+            for r in (a, b):
+                np.testing.assert_array_equal(r.keypoints, serial[i].keypoints)
+                np.testing.assert_array_equal(r.scores, serial[i].scores)

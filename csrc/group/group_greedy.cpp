@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "group/group_greedy.h"
 
 #include <cmath>
@@ -159,12 +160,17 @@ int group_greedy(const GroupParams& prm, const Candidates& c, Groups& g) {
       for (int gi = G; gi < C; ++gi) row[gi] = kPadCost;
     }
 
-    const size_t ws = prm.solver == Solver::Munkres114 ? munkres114_workspace_bytes(R, C) : lsap_workspace_bytes(R, C);
+    const size_t ws = std::max(munkres114_workspace_bytes(R, C), lsap_workspace_bytes(R, C));
     const size_t wsn = (ws + sizeof(std::max_align_t) - 1) / sizeof(std::max_align_t);
     if (g.solver_ws.size() < wsn) g.solver_ws.resize(wsn);
-    const int st = prm.solver == Solver::Munkres114
-                       ? munkres114(g.cost.data(), R, C, g.assign.data(), g.solver_ws.data())
-                       : lsap(g.cost.data(), R, C, g.assign.data(), g.solver_ws.data());
+    int st = prm.solver == Solver::Munkres114
+                 ? munkres114(g.cost.data(), R, C, g.assign.data(), g.solver_ws.data())
+                 : lsap(g.cost.data(), R, C, g.assign.data(), g.solver_ws.data());
+    // munkres 1.1.4 cannot solve matrices whose values reach 2^63 (heat values near 1e19 and above: its
+    // step 6 then never produces a zero and the Python package loops forever). Such a step takes the
+    // exact LSAP solution instead, so a decode always finishes (README: guarantees).
+    if (st == kMunkresIterCap || st == kMunkresUnsolvable)
+      st = lsap(g.cost.data(), R, C, g.assign.data(), g.solver_ws.data());
     if (st != 0) return st;
 
     for (int r = 0; r < R; ++r) {

@@ -19,9 +19,9 @@ HR_KERNEL void topk_rank_kernel(const Peak* __restrict__ cand, const int* __rest
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int64_t map = i / C;
     const int j = int(i - map * C), n = count[map];
-    if (n > C) continue;
-    if (j == 0) npeaks[map] = n < M ? n : M;
-    if (j >= n) continue;
+    // An overflowing map has no peaks until the selection rounds fill it (its details must not be read).
+    if (j == 0) npeaks[map] = n > C ? 0 : (n < M ? n : M);
+    if (n > C || j >= n) continue;
     const Peak* c = cand + map * C;
     const Peak p = c[j];
     int rank = 0;
