@@ -12,6 +12,10 @@
 3. Scale: one 17x1024x1024 frame with 30 people and a batch of 32 frames of 17x256x256 (10 people each),
    each in a fresh subprocess that loads the inputs from .npy files; reported: decode time and the peak
    resident memory the decode adds on top of its inputs (VmHWM after minus VmRSS before).
+
+Budgets (the script exits with status 1 when one is exceeded; --quick uses 512x512 and a batch of 8 with
+the same budgets): two Python threads at least 1.2x one; resident memory growth below 2 MB over the small
+frames; each scale case decodes (second call) within 250 ms and adds at most 64 MB of peak memory.
 """
 from __future__ import annotations
 
@@ -30,6 +34,9 @@ import numpy as np
 
 import hrdecode
 from hrdecode import synthetic
+
+
+BUDGET = {"two_thread_speedup": 1.2, "rss_growth_mb": 2.0, "scale_ms": 250.0, "scale_peak_mb": 64.0}
 
 
 def _status_kb(field: str) -> int:
@@ -171,7 +178,18 @@ def main(argv=None) -> int:
         print(f"| {what} | {s['input_mb']:.0f} | {s['people']} | {s['first_s'] * 1e3:.1f} | "
               f"{s['second_s'] * 1e3:.1f} | {s['peak_added_mb']:.1f} MB |")
     print(f"\n_Measured in {time.perf_counter() - t_start:.0f} s._")
-    return 0
+    over = []
+    if c["speedup"] < BUDGET["two_thread_speedup"]:
+        over.append(f"two Python threads only {c['speedup']:.2f}x one")
+    if m["rss_growth_mb"] > BUDGET["rss_growth_mb"]:
+        over.append(f"resident memory grew {m['rss_growth_mb']:.2f} MB")
+    for s in res["scale"]:
+        if s["second_s"] * 1e3 > BUDGET["scale_ms"] or s["peak_added_mb"] > BUDGET["scale_peak_mb"]:
+            over.append(f"scale case {s['size']}x{s['size']} (n={s['n']}): {s['second_s'] * 1e3:.0f} ms, "
+                        f"{s['peak_added_mb']:.0f} MB")
+    for o in over:
+        print(f"robustness: over budget: {o}", file=sys.stderr)
+    return 1 if over else 0
 
 
 if __name__ == "__main__":

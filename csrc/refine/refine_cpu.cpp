@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -189,17 +190,21 @@ void summarise_tile_row_sse_t4_l1(const float* heat, const float* tags, int W, T
 
 // Heat bucket: the top 12 bits of the order-preserving integer key of a float (sign, exponent, 3 mantissa
 // bits). Larger float -> larger or equal bucket.
-inline uint32_t heat_bucket(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-  return u >> 20;
-}
+inline uint32_t heat_bucket(float f) { return ordered_bits(f) >> 20; }
 constexpr int kBuckets = 4096;
+constexpr int kCountingSortMinTiles = 1024;  // below this, clearing 4096 counters costs more than sorting
 
-// Counting sort of the tiles by decreasing heat bucket, ascending tile index within a bucket.
+// Tiles by decreasing heat bucket, ascending tile index within a bucket: a counting sort for large grids,
+// a comparison sort of (bucket, index) keys for small ones (same order).
 inline void sort_by_heat(TileGrid g, const TileSummary& s) {
   const int NT = g.TY * g.TX;
+  if (NT < kCountingSortMinTiles) {
+    uint64_t keys[kCountingSortMinTiles];
+    for (int t = 0; t < NT; ++t) keys[t] = (uint64_t(kBuckets - 1 - heat_bucket(s.hmax[t])) << 32) | uint32_t(t);
+    std::sort(keys, keys + NT);
+    for (int t = 0; t < NT; ++t) s.order[t] = int32_t(keys[t] & 0xFFFFFFFFu);
+    return;
+  }
   int32_t* start = s.order + NT;  // kBuckets + 1 counters live after the order
   std::memset(start, 0, sizeof(int32_t) * (kBuckets + 1));
   for (int t = 0; t < NT; ++t) ++start[kBuckets - 1 - heat_bucket(s.hmax[t]) + 1];
