@@ -151,6 +151,24 @@ int main() {
     std::printf("%s cpu from two threads (%d people)\n", ok ? "ok  " : "FAIL", want.P);
     failures += ok ? 0 : 1;
   }
+  // The emulated backend from two host threads at once (per-thread workspaces), each a batch of 2.
+  {
+    const Scene s = make_scene(7u, 2, 5, 24, 30, 2, 4);
+    DecodeParams p = params(Variant::MMPose, s.K);
+    p.threads = 2;  // host stages: images in parallel on the pool
+    std::vector<DecodeOutput> want, got[2];
+    int failed = -1;
+    decode_batch_emu(p, s.heat.data(), s.tags.data(), s.N, s.K, s.H, s.W, s.L, want, &failed);
+    std::thread t0([&] { int f; decode_batch_emu(p, s.heat.data(), s.tags.data(), s.N, s.K, s.H, s.W, s.L, got[0], &f); });
+    std::thread t1([&] { int f; decode_batch_emu(p, s.heat.data(), s.tags.data(), s.N, s.K, s.H, s.W, s.L, got[1], &f); });
+    t0.join();
+    t1.join();
+    bool ok = true;
+    for (int k = 0; k < 2; ++k)
+      for (int n = 0; n < s.N; ++n) ok = ok && same(want[size_t(n)], got[k][size_t(n)]);
+    std::printf("%s emu from two threads\n", ok ? "ok  " : "FAIL");
+    failures += ok ? 0 : 1;
+  }
   std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
   return failures ? 1 : 0;
 }
