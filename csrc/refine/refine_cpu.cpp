@@ -205,11 +205,21 @@ inline void sort_by_heat(TileGrid g, const TileSummary& s) {
     for (int t = 0; t < NT; ++t) s.order[t] = int32_t(keys[t] & 0xFFFFFFFFu);
     return;
   }
-  int32_t* start = s.order + NT;  // kBuckets + 1 counters live after the order
-  std::memset(start, 0, sizeof(int32_t) * (kBuckets + 1));
-  for (int t = 0; t < NT; ++t) ++start[kBuckets - 1 - heat_bucket(s.hmax[t]) + 1];
-  for (int b = 0; b < kBuckets; ++b) start[b + 1] += start[b];
-  for (int t = 0; t < NT; ++t) s.order[start[kBuckets - 1 - heat_bucket(s.hmax[t])]++] = t;
+  // After the order live kBuckets + 1 counters, then each tile's bucket (reversed: 0 = hottest). Only the
+  // range of buckets that occurs is cleared and summed (a map's tiles span a few dozen buckets).
+  int32_t* start = s.order + NT;
+  int32_t* bkt = start + kBuckets + 1;
+  int lo = kBuckets, hi = 0;
+  for (int t = 0; t < NT; ++t) {
+    const int b = kBuckets - 1 - int(heat_bucket(s.hmax[t]));
+    bkt[t] = b;
+    lo = b < lo ? b : lo;
+    hi = b > hi ? b : hi;
+  }
+  std::memset(start + lo, 0, sizeof(int32_t) * size_t(hi - lo + 2));
+  for (int t = 0; t < NT; ++t) ++start[bkt[t] + 1];
+  for (int b = lo; b < hi; ++b) start[b + 1] += start[b];
+  for (int t = 0; t < NT; ++t) s.order[start[bkt[t]]++] = t;
 }
 
 template <bool ABS>
@@ -234,7 +244,7 @@ void summaries(const float* heat, const float* tags, int H, int W, int L, TileGr
 
 std::size_t tile_summary_words(TileGrid g, int L) {
   const std::size_t nt = std::size_t(g.TY) * g.TX;
-  return nt * (1 + 2 * std::size_t(L)) + nt + kBuckets + 1;
+  return nt * (1 + 2 * std::size_t(L)) + nt + kBuckets + 1 + nt;
 }
 
 TileSummary tile_summary_at(float* base, TileGrid g, int L) {
