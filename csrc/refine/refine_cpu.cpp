@@ -14,15 +14,48 @@ namespace {
 
 // Score pixels [x, x+n) of one row into sc, then examine only those that reach the best. NC > 0 fixes n at
 // compile time (the 4-wide tiles of the pruned search), which lets the first loop become straight SIMD code.
+#if defined(__SSE2__)
+// refine_score(h, refine_penalty_t<V, 1>(t, p)) for four pixels at once, HigherHRNet and mmpose, L = 1: the
+// same IEEE operations in the same order (d = t - p; 0 + d*d == d*d; sqrt; round_half_even by adding and
+// subtracting 2^23 with the sign restored; x100 for mmpose), so the scores are bit-identical to the scalar
+// rule (tests compare the pruned search, which uses this, with the scalar brute-force scan).
+// Returns whether any of the four scores reaches `best` (the only ones the caller needs to look at).
+template <Variant V, bool ABS>
+inline bool scores4_l1(const float* hp, const float* tp, float p, float best, float* sc) {
+  static_assert(V != Variant::OMZ, "OMZ's truncating penalty stays scalar");
+  const __m128 sign = _mm_set1_ps(-0.0f), two23 = _mm_set1_ps(8388608.0f);
+  __m128 h = _mm_loadu_ps(hp);
+  if (ABS) h = _mm_andnot_ps(sign, h);
+  const __m128 d = _mm_sub_ps(_mm_loadu_ps(tp), _mm_set1_ps(p));
+  const __m128 v = _mm_sqrt_ps(_mm_mul_ps(d, d));
+  const __m128 a = _mm_andnot_ps(sign, v);
+  const __m128 r = _mm_sub_ps(_mm_add_ps(a, two23), two23);
+  const __m128 rs = _mm_or_ps(_mm_andnot_ps(sign, r), _mm_and_ps(sign, v));  // copysign(r, v)
+  const __m128 small = _mm_cmplt_ps(a, two23);
+  __m128 pen = _mm_or_ps(_mm_and_ps(small, rs), _mm_andnot_ps(small, v));
+  if (V == Variant::MMPose) pen = _mm_mul_ps(pen, _mm_set1_ps(100.0f));
+  const __m128 score = _mm_sub_ps(h, pen);
+  _mm_storeu_ps(sc, score);
+  return _mm_movemask_ps(_mm_cmpge_ps(score, _mm_set1_ps(best))) != 0;  // NaN compares false, as below
+}
+#endif
+
 template <Variant V, int LC, bool ABS, int NC>
 inline void scan_row(const float* heat, const float* tags, int Ls, const float* p, int32_t i0, int n_rt,
                      float* sc, float& best, int32_t& best_idx, float& best_heat) {
   const int n = NC > 0 ? NC : n_rt;
   const float* hp = heat + i0;
   const float* tp = tags + int64_t(i0) * Ls;
-  for (int j = 0; j < n; ++j) {
-    const float h = ABS ? fabsf(hp[j]) : hp[j];
-    sc[j] = refine_score(h, refine_penalty_t<V, LC>(tp + int64_t(j) * Ls, p, Ls));
+#if defined(__SSE2__)
+  if (NC == 4 && LC == 1 && V != Variant::OMZ) {
+    if (!scores4_l1<V == Variant::OMZ ? Variant::HigherHRNet : V, ABS>(hp, tp, p[0], best, sc)) return;
+  } else
+#endif
+  {
+    for (int j = 0; j < n; ++j) {
+      const float h = ABS ? fabsf(hp[j]) : hp[j];
+      sc[j] = refine_score(h, refine_penalty_t<V, LC>(tp + int64_t(j) * Ls, p, Ls));
+    }
   }
   for (int j = 0; j < n; ++j) {
     if (!(sc[j] >= best)) continue;
