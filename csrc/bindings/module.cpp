@@ -249,8 +249,14 @@ py::array_t<int32_t> solve(const py::array& cost, SizeFn size_fn, SolveFn solve_
 
 }  // namespace
 
+// Top-down decoding (csrc/bindings/topdown_bindings.cpp).
+namespace hrd {
+void register_topdown(py::module_& m);
+}  // namespace hrd
+
 PYBIND11_MODULE(_C, m) {
   m.doc() = "hrdecode native core";
+  hrd::register_topdown(m);
 
   py::class_<DecodeParams>(m, "DecodeParams")
       .def(py::init<>())

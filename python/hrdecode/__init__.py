@@ -11,10 +11,12 @@ from typing import Any, Dict
 
 from . import _C
 from .decoder import COCO_JOINT_ORDER, PRESETS, DecodeConfig, DecodeResult, Decoder, cuda_unavailable_reason
+from .topdown import decode_topdown
 
 __version__: str = str(_C.build.get("version", "0.0.0"))
 
-__all__ = ["Decoder", "DecodeConfig", "DecodeResult", "PRESETS", "COCO_JOINT_ORDER", "build_info", "cuda_unavailable_reason", "__version__"]
+__all__ = ["Decoder", "DecodeConfig", "DecodeResult", "PRESETS", "COCO_JOINT_ORDER", "build_info", "cuda_unavailable_reason",
+           "decode_topdown", "__version__"]
 
 
 def build_info() -> Dict[str, Any]:
