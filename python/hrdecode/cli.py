@@ -1,4 +1,4 @@
-"""Command line: ``hrdecode demo`` (and ``python -m hrdecode demo``)."""
+"""Command line: ``hrdecode demo|info|export|predict|eval`` (and ``python -m hrdecode ...``)."""
 from __future__ import annotations
 
 import argparse
@@ -84,7 +84,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     demo.add_argument("--tag-dim", type=int, default=1, help="tag length L (default 1; 2 = flip-test tags)")
     demo.add_argument("--repeats", type=int, default=20, help="timing repeats (median is shown)")
     sub.add_parser("info", help="print build information")
+    from . import _cli_predict
+
+    _cli_predict.add_parsers(sub)
     args = parser.parse_args(argv)
+    if args.command in _cli_predict.COMMANDS:
+        return _cli_predict.run(args)
     if args.command == "demo":
         return _demo(args)
     if args.command == "info":
