@@ -12,12 +12,12 @@ from typing import Any, Dict
 from . import _C
 from .decoder import COCO_JOINT_ORDER, PRESETS, DecodeConfig, DecodeResult, Decoder, cuda_unavailable_reason
 from .predictor import PredictResult, Predictor
-from .topdown import decode_topdown  # noqa: F401  (top-down HRNet / DarkPose decoding)
+from .topdown import decode_topdown
 
 __version__: str = str(_C.build.get("version", "0.0.0"))
 
-__all__ = ["Decoder", "DecodeConfig", "DecodeResult", "PRESETS", "COCO_JOINT_ORDER", "Predictor", "PredictResult", "build_info",
-           "cuda_unavailable_reason", "__version__"]
+__all__ = ["Decoder", "DecodeConfig", "DecodeResult", "PRESETS", "COCO_JOINT_ORDER", "Predictor", "PredictResult",
+           "decode_topdown", "build_info", "cuda_unavailable_reason", "__version__"]
 
 
 def build_info() -> Dict[str, Any]:
