@@ -1,5 +1,6 @@
 #include "decode/decode.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -39,11 +40,24 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   ensure(s.shifts, size_t(K) * M * 2);
   const int radius = (prm.nms_kernel - 1) / 2;
   // With refine on, each joint's tile summaries are built right after its candidates, while its heat map
-  // is still in cache (nearly every joint of a frame with people is searched later).
+  // is still in cache (nearly every joint of a frame with people is searched later), but only once some
+  // joint has found a candidate: a frame without candidates has nobody to refine (empty frames skip the
+  // whole cost). Joints scanned before the first candidate get their summaries after the loop. Which joints
+  // are built where depends on timing; the summaries, and so the results, do not.
   const TileGrid grid = make_tile_grid(H, W, prm.tile);
   const size_t per_joint = tile_summary_words(grid, L);
   if (prm.refine) ensure(s.summaries, size_t(K) * per_joint);
   ensure(s.tiles_ns, size_t(K));
+  ensure(s.built, size_t(K));
+  ensure(s.pending, size_t(K));
+  std::atomic<bool> seen{false};
+  auto summarise = [&](int k) {
+    const auto tt = Clock::now();
+    const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
+    tile_summaries_hw(heat + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum);
+    s.tiles_ns[k] = std::chrono::duration<double, std::nano>(Clock::now() - tt).count();
+    s.built[k] = 1;
+  };
   parallel_for(K, prm.threads, [&](int k) {  // joints are independent; each writes its own slots
     Peak* pk = s.peaks.data() + size_t(k) * M;
     const int n = topk_candidates_hw(heat + k * HW, H, W, radius, prm.detection_threshold, M, pk);
@@ -53,14 +67,17 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
       float* sh = &s.shifts[(size_t(k) * M + m) * 2];
       adjust_shift(prm.variant, heat + k * HW, H, W, pk[m].idx % W, pk[m].idx / W, prm.heat_abs, sh, sh + 1);
     }
+    if (n > 0) seen.store(true, std::memory_order_relaxed);
     s.tiles_ns[k] = 0;
-    if (prm.refine) {
-      const auto tt = Clock::now();
-      const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
-      tile_summaries_hw(heat + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum);
-      s.tiles_ns[k] = std::chrono::duration<double, std::nano>(Clock::now() - tt).count();
-    }
+    s.built[k] = 0;
+    if (prm.refine && seen.load(std::memory_order_relaxed)) summarise(k);
   });
+  if (prm.refine && seen.load()) {
+    int missing = 0;
+    for (int k = 0; k < K; ++k)
+      if (!s.built[k]) s.pending[missing++] = k;
+    parallel_for(missing, prm.threads, [&](int i) { summarise(s.pending[i]); });
+  }
   tm.candidates_ms = ms_since(t0);
   for (int k = 0; k < K; ++k) tm.refine_tiles_ms += s.tiles_ns[k] * 1e-6;
 

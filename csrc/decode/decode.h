@@ -59,6 +59,8 @@ struct DecodeScratch {
   int NP = 0;                   // entries of keep
   std::vector<float> summaries;      // K x tile_summary_words
   std::vector<double> tiles_ns;      // K: time spent on each joint's tile summaries
+  std::vector<uint8_t> built;        // K: summaries built in the candidates loop
+  std::vector<int32_t> pending;      // K: joints whose summaries are built after it
   std::vector<int64_t> searches, pixels;  // per kept person, refine statistics
 };
 
