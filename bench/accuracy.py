@@ -106,6 +106,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--images", type=int, default=None)
+    ap.add_argument("--ap-only", action="store_true", help="leave out the timing columns (the README table)")
     args = ap.parse_args(argv)
     n = args.images or (6 if args.quick else 24)
     presets = [p for p in ("higherhrnet", "mmpose", "omz", "accurate") if p in hrdecode.PRESETS]
@@ -115,16 +116,17 @@ def main(argv=None) -> int:
         print(json.dumps(res, indent=1))
         return 0
     cols = presets + (["mmpose codec"] if any("mmpose codec" in r for r in res.values()) else [])
+    timed = [] if args.ap_only else presets
     print(f"OKS AP (x100) on synthetic scene sets, {n} images of 17x{SIZE}x{SIZE} each\n")
-    print("| scene set | " + " | ".join(f"`{c}`" if c in presets else c for c in cols) +
-          " | " + " | ".join(f"`{p}` ms" for p in presets) + " |")
-    print("| --- | " + " | ".join("---:" for _ in cols) + " | " + " | ".join("---:" for _ in presets) + " |")
+    def line(cells):
+        print("| " + " | ".join(cells) + " |")
+
+    line(["scene set"] + [f"`{c}`" if c in presets else c for c in cols] + [f"`{p}` ms" for p in timed])
+    line(["---"] + ["---:"] * (len(cols) + len(timed)))
     for name, row in res.items():
-        print(f"| {name} | " + " | ".join(f"{100 * row[c]['ap']:.1f}" for c in cols) + " | " +
-              " | ".join(f"{row[p]['ms']:.2f}" for p in presets) + " |")
+        line([name] + [f"{100 * row[c]['ap']:.1f}" for c in cols] + [f"{row[p]['ms']:.2f}" for p in timed])
     mean = {c: float(np.mean([r[c]["ap"] for r in res.values()])) for c in cols}
-    print("| **mean** | " + " | ".join(f"**{100 * mean[c]:.1f}**" for c in cols) + " | " +
-          " | ".join("" for _ in presets) + " |")
+    line(["**mean**"] + [f"**{100 * mean[c]:.1f}**" for c in cols] + ["" for _ in timed])
     print(f"\n_Measured in {time.perf_counter() - t0:.0f} s._")
     return 0
 
