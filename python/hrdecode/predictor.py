@@ -22,6 +22,7 @@ Two model layouts are recognised by their output names:
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
@@ -199,7 +200,7 @@ def _normalise_rgb(bgr: np.ndarray) -> np.ndarray:
     return ((x - _MEAN) / _STD).transpose(2, 0, 1)
 
 
-def _bilinear_host(x: np.ndarray, height: int, width: int) -> np.ndarray:
+def _bilinear_host(x: np.ndarray, height: int, width: int, out: Optional[np.ndarray] = None) -> np.ndarray:
     """Bilinear resize of (N, C, h, w) float32 maps with half-pixel centres (``align_corners=False``), one
     OpenCV call per plane into a preallocated output.
 
@@ -211,14 +212,16 @@ def _bilinear_host(x: np.ndarray, height: int, width: int) -> np.ndarray:
     cv2 = _cv2()
     x = np.ascontiguousarray(x, dtype=np.float32)
     N, C = x.shape[:2]
-    out = np.empty((N, C, height, width), dtype=np.float32)
+    if out is None:
+        out = np.empty((N, C, height, width), dtype=np.float32)
     for n in range(N):
         for c in range(C):
             cv2.resize(x[n, c], (width, height), dst=out[n, c], interpolation=cv2.INTER_LINEAR)
     return out
 
 
-def _bilinear_host_stack(xs: List[np.ndarray], height: int, width: int) -> np.ndarray:
+def _bilinear_host_stack(xs: List[np.ndarray], height: int, width: int,
+                         out: Optional[np.ndarray] = None) -> np.ndarray:
     """Resize L maps (N, C, h, w) and stack them last: (N, C, height, width, L), the decoder's tag layout.
 
     The L maps are interleaved at the small size and resized as one L-channel image per plane, which writes
@@ -226,7 +229,8 @@ def _bilinear_host_stack(xs: List[np.ndarray], height: int, width: int) -> np.nd
     cv2 = _cv2()
     small = np.stack([np.asarray(x, dtype=np.float32) for x in xs], axis=-1)  # (N, C, h, w, L)
     N, C, L = small.shape[0], small.shape[1], small.shape[-1]
-    out = np.empty((N, C, height, width, L), dtype=np.float32)
+    if out is None:
+        out = np.empty((N, C, height, width, L), dtype=np.float32)
     for n in range(N):
         for c in range(C):
             r = cv2.resize(small[n, c], (width, height), dst=out[n, c] if L > 1 else None,
@@ -250,7 +254,7 @@ class _TorchOps:
         # Tensors (a torch model's outputs, possibly on a CUDA device) stay where they are.
         return x if isinstance(x, self.torch.Tensor) else self.torch.from_numpy(np.ascontiguousarray(x))
 
-    def resize(self, x: Any, height: int, width: int) -> Any:
+    def resize(self, x: Any, height: int, width: int, slot: str = "") -> Any:
         if tuple(x.shape[-2:]) == (height, width):
             return x
         h, w = x.shape[-2:]
@@ -269,7 +273,10 @@ class _TorchOps:
     def cat(self, xs: List[Any]) -> Any:
         return self.torch.cat(xs, 1)
 
-    def resize_stack(self, xs: List[Any], height: int, width: int) -> Any:
+    def mean2(self, a: Any, b: Any, slot: str = "") -> Any:
+        return (a + b) / 2.0
+
+    def resize_stack(self, xs: List[Any], height: int, width: int, slot: str = "") -> Any:
         """(N, C, h, w) maps resized and stacked last: (N, C, height, width, len(xs))."""
         h, w = xs[0].shape[-2:]
         if not xs[0].is_cuda and height % h == 0 and width % w == 0:
@@ -285,17 +292,32 @@ class _TorchOps:
 
 
 class _NumpyOps:
-    """The same in NumPy and OpenCV, for installs without torch."""
+    """The same in NumPy and OpenCV (CPU maps, and installs without torch). The large outputs go into
+    per-thread buffers reused from call to call: fresh multi-MB arrays are fresh pages from the kernel, and
+    their page faults made the aggregation vary 3-6x between calls (measured). A buffer is reused for the
+    same slot and shape; the decoder consumes the maps before the next call of the same thread."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def _buf(self, slot: str, shape: Tuple[int, ...]) -> Optional[np.ndarray]:
+        if not slot:
+            return None
+        pool = self._local.__dict__.setdefault("pool", {})
+        b = pool.get(slot)
+        if b is None or b.shape != shape:
+            b = pool[slot] = np.empty(shape, dtype=np.float32)  # one buffer per slot: old shapes are freed
+        return b
 
     def asarray(self, x: Any) -> np.ndarray:
         if hasattr(x, "cpu"):  # a framework tensor
             x = x.detach().cpu().numpy()
         return np.asarray(x, dtype=np.float32)
 
-    def resize(self, x: np.ndarray, height: int, width: int) -> np.ndarray:
+    def resize(self, x: np.ndarray, height: int, width: int, slot: str = "") -> np.ndarray:
         if x.shape[-2:] == (height, width):
             return x
-        return _bilinear_host(x, height, width)
+        return _bilinear_host(x, height, width, out=self._buf(slot, tuple(x.shape[:2]) + (height, width)))
 
     def flip_w(self, x: np.ndarray) -> np.ndarray:
         return x[..., ::-1]
@@ -306,8 +328,15 @@ class _NumpyOps:
     def cat(self, xs: List[np.ndarray]) -> np.ndarray:
         return np.concatenate(xs, 1)
 
-    def resize_stack(self, xs: List[np.ndarray], height: int, width: int) -> np.ndarray:
-        return _bilinear_host_stack(xs, height, width)
+    def mean2(self, a: np.ndarray, b: np.ndarray, slot: str = "") -> np.ndarray:
+        # (a + b) / 2.0 with the same two roundings, written into the slot's buffer.
+        out = self._buf(slot, tuple(np.broadcast_shapes(a.shape, b.shape)))
+        out = np.add(a, b, out=out)
+        return np.divide(out, np.float32(2.0), out=out)
+
+    def resize_stack(self, xs: List[np.ndarray], height: int, width: int, slot: str = "") -> np.ndarray:
+        shape = tuple(xs[0].shape[:2]) + (height, width, len(xs))
+        return _bilinear_host_stack(xs, height, width, out=self._buf(slot, shape))
 
     def finish(self, x: np.ndarray, keep_device: bool) -> np.ndarray:
         return np.ascontiguousarray(x)
@@ -496,7 +525,10 @@ class Predictor:
         self.flip_index = None if flip_index is None else tuple(int(i) for i in flip_index)
         backend = "auto" if self.device == "cuda" else "cpu"
         self.decoder = Decoder(self.preset, backend=backend, **decoder_overrides)
-        self._ops = _map_ops()
+        # Map arithmetic in torch only for CUDA tensors (a torch model on a GPU). On the CPU, NumPy + OpenCV:
+        # torch's OpenMP workers spin after each op and take the cores OpenCV's resize threads need
+        # (measured: the aggregation varied 3x from call to call).
+        self._ops = _map_ops() if isinstance(self._runner, _TorchRunner) and self.device == "cuda" else _NumpyOps()
 
     def __repr__(self) -> str:
         return (f"Predictor(layout={self.layout!r}, device={self.device!r}, flip={self.flip}, scales={self.scales}, "
@@ -573,7 +605,8 @@ class Predictor:
         (``trans_inv`` 2x3 from map pixels to image pixels, ``input_size`` (w, h))."""
         img = load_image(image) if isinstance(image, (str, os.PathLike)) else _check_image("image", image)
         heat, tags, metas, _ = self._maps([img])
-        heat, tags = (a.cpu().numpy() if hasattr(a, "cpu") else a for a in (heat, tags))
+        # copies: the arrays may be this thread's reusable buffers
+        heat, tags = (a.cpu().numpy() if hasattr(a, "cpu") else np.array(a) for a in (heat, tags))
         return heat[0], tags[0], {"trans_inv": metas[0].trans_inv, "input_size": metas[0].input_size}
 
     # ---- pipeline --------------------------------------------------------------------------------------
@@ -633,7 +666,7 @@ class Predictor:
             ops = self._ops
             s0, s1 = ops.asarray(s0), ops.asarray(s1)
             # Stage fusion at 1/2 resolution: the whole first output (heatmaps and tags) is upsampled.
-            up0 = ops.resize(s0, s1.shape[2], s1.shape[3])
+            up0 = ops.resize(s0, s1.shape[2], s1.shape[3], slot="stage0")
             parts = [(up0[:N, :K] + s1[:N]) / 2.0]
             tag_parts = [up0[:N, K:]]
             if self.flip:
@@ -644,11 +677,15 @@ class Predictor:
                 tag_parts.append(ops.take(f0[:, K:], perm))
             # Project to the input size of scale 1, then average the flips. Tags are kept from scale 1 only,
             # stacked last as (orig, flip): L = 2 with flip.
-            proj = ops.resize(ops.cat(parts), H, W)
-            hm = proj[:, :K] if not self.flip else (proj[:, :K] + proj[:, K:]) / 2.0
-            final = hm if final is None else final + hm
+            proj = ops.resize(ops.cat(parts), H, W, slot="projected")
+            hm = proj[:, :K] if not self.flip else ops.mean2(proj[:, :K], proj[:, K:], slot="heatmaps")
+            if final is None:
+                # (several scales: the slots are reused by the next scale, so the sum starts as a copy)
+                final = hm if len(self.scales) == 1 else hm + 0.0
+            else:
+                final = final + hm
             if s == 1.0 or len(self.scales) == 1:
-                tags = ops.resize_stack(tag_parts, H, W)
+                tags = ops.resize_stack(tag_parts, H, W, slot="tags")
             t3 = time.perf_counter()
             t["preprocess_ms"] += (t1 - t0) * 1e3
             t["forward_ms"] += (t2 - t1) * 1e3
