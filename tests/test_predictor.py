@@ -557,3 +557,37 @@ def test_mmpose_preset_and_bad_presets():
         Predictor(BlobNet(), preset="omz")
     with pytest.raises(ValueError, match="flip_index"):
         Predictor(BlobNet(), input_size=128, flip_index=[0, 1])(img)
+
+
+@pytest.mark.parametrize("h,w,target", [(480, 640, 512), (640, 480, 512), (300, 500, 512), (333, 517, 256),
+                                        (720, 1280, 512), (101, 99, 128)])
+def test_omz_geometry_equals_model_api(h, w, target):
+    """The OMZ wrapper's own preprocess/postprocess (model_api, padding_mode="center" as the OMZ demo runs
+    HigherHRNet), called on a stand-in object: same network input bit for bit, same image coordinates."""
+    cv2 = pytest.importorskip("cv2")
+    try:
+        from model_api.models.hpe_associative_embedding import HpeAssociativeEmbedding
+    except Exception as e:  # noqa: BLE001 - the oracle is optional
+        pytest.skip(f"openvino-model-api not importable: {e}")
+    import types
+
+    from hrdecode.predictor import omz_input_size, omz_map_to_image, omz_preprocess
+
+    H, W = omz_input_size(h, w, target)
+    img = (np.random.default_rng(h * w).random((h, w, 3)) * 255).astype(np.uint8)
+    fake = types.SimpleNamespace(h=H, w=W, size_divisor=32, padding_mode="center", image_blob_name="image",
+                                 logger=types.SimpleNamespace(warning=lambda *a: None))
+    inputs, meta = HpeAssociativeEmbedding.preprocess(fake, img)
+    ours = omz_preprocess(img, H, W, cv2)
+    np.testing.assert_array_equal(ours.transpose(2, 0, 1)[None], next(iter(inputs.values())))
+    # postprocess: map coordinates at 1/2 input resolution back to the image
+    mh, mw = H // 2, W // 2
+    pts = np.array([[[0, 0, 1], [mw - 1, mh - 1, 1], [mw / 3, mh / 5, 1]]], np.float32)
+    fake.decoder = lambda *a, **k: (pts.copy(), np.ones(1, np.float32))
+    fake.heatmaps_blob_name = fake.nms_heatmaps_blob_name = fake.embeddings_blob_name = "x"
+    fake.output_scale = W / mw
+    fake.index_of_max_dimension = 1 if w / h >= 1.0 else 0
+    theirs, _ = HpeAssociativeEmbedding.postprocess(fake, {"x": None}, meta)
+    m = omz_map_to_image(h, w, H, W, mh, mw)
+    mine = pts[0, :, :2].astype(np.float64) @ m[:, :2].T + m[:, 2]
+    np.testing.assert_allclose(mine, theirs[0, :, :2], rtol=1e-6, atol=1e-3)

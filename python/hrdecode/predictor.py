@@ -194,6 +194,50 @@ def affine_transform(center: np.ndarray, scale: np.ndarray, size: Tuple[int, int
     return cv2.getAffineTransform(dst, src) if inverse else cv2.getAffineTransform(src, dst)
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Open Model Zoo geometry (model_api HpeAssociativeEmbedding with padding_mode="center", as the OMZ demo runs
+# higherhrnet), written from its formulas
+
+
+def omz_input_size(height: int, width: int, target_size: int, size_divisor: int = 32) -> Tuple[int, int]:
+    """(H, W) the OMZ wrapper reshapes its model to for an image: the short side ``target_size``, the long
+    side scaled by the aspect ratio and rounded, both rounded up to ``size_divisor``."""
+    aspect = width / height
+    if aspect >= 1.0:
+        in_h, in_w = target_size, round(target_size * aspect)
+    else:
+        in_h, in_w = round(target_size / aspect), target_size
+    return (-(-in_h // size_divisor) * size_divisor, -(-in_w // size_divisor) * size_divisor)
+
+
+def omz_preprocess(image: np.ndarray, H: int, W: int, cv2: Any) -> np.ndarray:
+    """HxWx3 uint8 BGR network input: resized by one factor (``fx = fy = min(H/h, W/w)``, OpenCV choosing
+    the rounded size) and zero-padded around the centre (the extra pixel of an odd padding before)."""
+    h, w = image.shape[:2]
+    scale = min(H / h, W / w)
+    r = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    rh, rw = r.shape[:2]
+    top, left = (H - rh + 1) // 2, (W - rw + 1) // 2
+    out = np.zeros((H, W, 3), dtype=np.uint8)
+    out[top:top + rh, left:left + rw] = r[: H - top, : W - left]
+    return out
+
+
+def omz_map_to_image(height: int, width: int, H: int, W: int, map_h: int, map_w: int) -> np.ndarray:
+    """2x3 matrix from decoded map coordinates to image pixels as the OMZ wrapper computes it: both axes
+    times ``s * output_scale`` with s the float32 original/resized ratio along the image's short side's
+    companion axis (its ``index_of_max_dimension``), then the long axis shifted by half the padding."""
+    scale = min(H / height, W / width)
+    rh, rw = int(round(height * scale)), int(round(width * scale))
+    ratio = np.array((width / rw, height / rh), np.float32)
+    imd = 1 if width / height >= 1.0 else 0
+    s = float(ratio[imd]) * (W / map_w)  # output_scale: input width / map width
+    shift = ((height, width)[imd] - max(H, W) * float(ratio[imd])) / 2
+    m = np.array([[s, 0.0, 0.0], [0.0, s, 0.0]])
+    m[1 - imd, 2] = shift
+    return m
+
+
 def _normalise_rgb(bgr: np.ndarray) -> np.ndarray:
     # ToTensor then Normalize, in float32, channels first, RGB.
     x = bgr[..., ::-1].astype(np.float32) / np.float32(255.0)
@@ -706,21 +750,9 @@ class Predictor:
         t0 = time.perf_counter()
         h, w = images[0].shape[:2]
         runner = self._runner
-        k = self.input_size / min(h, w)
-        rw, rh = max(1, int(round(w * k))), max(1, int(round(h * k)))
-        if runner.static_hw is not None:
-            H, W = runner.static_hw
-            k = min(H / h, W / w)
-            rw, rh = max(1, int(round(w * k))), max(1, int(round(h * k)))
-        else:
-            H, W = -(-rh // 32) * 32, -(-rw // 32) * 32
-        top, left = (H - rh + 1) // 2, (W - rw + 1) // 2
-        batch = []
-        for im in images:
-            r = cv2.resize(im, (rw, rh), interpolation=cv2.INTER_LINEAR)
-            padded = np.zeros((H, W, 3), dtype=np.uint8)
-            padded[top:top + rh, left:left + rw] = r
-            batch.append(padded.transpose(2, 0, 1) if runner.input_uint8 else _normalise_rgb(padded))
+        H, W = omz_input_size(h, w, self.input_size) if runner.static_hw is None else runner.static_hw
+        batch = [omz_preprocess(im, H, W, cv2) for im in images]
+        batch = [b.transpose(2, 0, 1) if runner.input_uint8 else _normalise_rgb(b) for b in batch]
         x = np.ascontiguousarray(np.stack(batch))
         t1 = time.perf_counter()
         heat, emb = self._forward(x)
@@ -730,9 +762,7 @@ class Predictor:
                              f"{heat.shape} and {emb.shape}")
         self._K = heat.shape[1]
         tags = emb if emb.ndim == 5 else emb[..., None]
-        # Map pixel (x, y) -> input pixel (x * W/w, y * H/h) -> image pixel ((. - pad) / k).
-        sx, sy = W / heat.shape[3], H / heat.shape[2]
-        inv = np.array([[sx / k, 0.0, -left / k], [0.0, sy / k, -top / k]])
+        inv = omz_map_to_image(h, w, H, W, heat.shape[2], heat.shape[3])
         metas = [_Meta((h, w), inv, (W, H)) for _ in images]
         return heat, tags, metas, {"preprocess_ms": (t1 - t0) * 1e3, "forward_ms": (t2 - t1) * 1e3,
                                    "aggregate_ms": 0.0}
