@@ -266,3 +266,20 @@ def test_build_info_lists_emu():
     assert ("cuda" in info["backends"]) == (hrdecode.cuda_unavailable_reason() is None)
     with pytest.raises(ValueError, match="mode"):
         _C.emu_set_mode("warp")
+
+
+def test_torch_cpu_tensors_decode_on_the_host():
+    """Real framework objects: torch CPU tensors (which refuse __cuda_array_interface__ and report a CPU
+    DLPack device) are read as host arrays, with the same results as NumPy input, on every backend."""
+    torch = pytest.importorskip("torch")
+    s = synthetic.make_scene(height=48, width=56, num_people=4, seed=12)
+    h, t = torch.from_numpy(s.heatmaps.copy()), torch.from_numpy(s.tags.copy())
+    h0, t0 = h.clone(), t.clone()
+    assert _device.as_device_array("heatmaps", h) is None
+    for backend in ("cpu", "emu", "auto"):
+        want = hrdecode.Decoder(backend=backend)(s.heatmaps, s.tags)
+        dec = hrdecode.Decoder(backend=backend)
+        got = dec(h, t)
+        _same([want], [got])
+        assert dec.last_backend in ("cpu", "emu")
+    assert torch.equal(h, h0) and torch.equal(t, t0)  # inputs unchanged
