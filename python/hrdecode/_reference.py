@@ -18,7 +18,7 @@ Dimension letters: K joints, H W map, L tag length, M candidates per joint, P pe
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 
