@@ -458,3 +458,35 @@ def test_one_decoder_per_thread_and_many_threads(backend):
             for r in (a, b):
                 np.testing.assert_array_equal(r.keypoints, serial[i].keypoints)
                 np.testing.assert_array_equal(r.scores, serial[i].scores)
+
+
+@pytest.mark.parametrize("variant", [0, 1, 2])
+@pytest.mark.parametrize("tag", [np.nan, np.inf, -np.inf, 3e38])
+@pytest.mark.parametrize("heat", [0.5, -7.75e28, 3.2e35])
+def test_refine_with_nonfinite_tags_matches_the_definition(variant, tag, heat):
+    """A pixel whose tag is NaN or infinite is never a refine target in any variant (found by libFuzzer: the
+    OMZ penalty once turned a NaN tag into a finite 2^31, which the pruned search skipped and the device
+    search did not). Finite huge tags saturate and stay usable. Pruned == brute force == NumPy reference."""
+    name = ["higherhrnet", "mmpose", "omz"][variant]
+    for H, W in ((1, 1), (2, 3), (5, 4)):
+        h = np.full((H, W), np.float32(heat))
+        t = np.full((H, W, 1), np.float32(tag))
+        t[-1, -1, 0] = 0.25 if H * W > 1 else t[-1, -1, 0]  # one ordinary pixel when there is room
+        p = np.array([1e-31], np.float32)
+        fast = _C.refine_search(variant, h, t, p, variant == 2, 4, False)
+        brute = _C.refine_search(variant, h, t, p, variant == 2, 4, True)
+        ref = _reference.refine_search(name, h, t, p, variant == 2)
+        assert fast == brute, (fast, brute)
+        assert fast[0] == ref[0], (fast, ref)
+        if not np.isfinite(np.float32(tag)) and H * W == 1:
+            assert fast[0] == -1
+
+
+def test_fuzz_case_omz_nan_tags_equal_on_cpu_and_emu():
+    h = np.array([[[3.24571676e35]], [[-7.75193175e28]]], np.float32)
+    t = np.array([[[[1.07078696e-31, 3.12158841e35, np.nan]]], [[[np.nan, 0.0, -5.0]]]], np.float32)
+    kw = dict(nms_kernel=1, max_people=3, adjust=False, ignore_too_much=True, joint_order=(0, 1))
+    a = hrdecode.Decoder("omz", backend="cpu", **kw)(h, t)
+    b = hrdecode.Decoder("omz", backend="emu", **kw)(h, t)
+    np.testing.assert_array_equal(a.keypoints, b.keypoints)
+    assert a.keypoints[0, 1, 2] == 0  # the NaN-tag pixel of joint 1 is not used to fill it

@@ -78,9 +78,12 @@ HRD_INLINE float sq_sequential(const float* t, const float* p, int L) {
   return res;
 }
 
-// float -> int32 truncation as numpy's astype(int32) for values in range; saturates outside (numpy's
-// result there is undefined), NaN gives the largest value so such a pixel never wins.
+// float -> int32 truncation as numpy's astype(int32) for values in range; finite values outside saturate
+// (numpy's result there is undefined). Non-finite values stay non-finite (NaN -> NaN, +inf -> +inf), so a
+// pixel with a NaN or infinite tag gets a NaN or -inf score and is never used, as in the other variants
+// (and the pruned search, whose tile tag ranges leave non-finite tags out, relies on it).
 HRD_INLINE float trunc_int32_f(float v) {
+  if (!(v - v == 0.0f)) return v;
   if (!(v < 2147483648.0f)) return 2147483648.0f;
   if (v < -2147483648.0f) return -2147483648.0f;
   return static_cast<float>(static_cast<int32_t>(v));

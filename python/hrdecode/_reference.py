@@ -216,8 +216,9 @@ def _penalty(variant: str, tag: np.ndarray, ptag: np.ndarray) -> np.ndarray:
         return np.round(d) * np.float32(100)
     d = np.abs(tag[..., 0] - ptag[0]) + np.float32(0.5)
     with np.errstate(invalid="ignore"):
+        # int32 truncation; finite values beyond int32 saturate, NaN and inf stay (the pixel is never used)
         r = np.where(d < np.float32(2.0**31), d, np.float32(2.0**31))
-        r = np.where(np.isnan(r), np.float32(2.0**31), r)
+        r = np.where(np.isfinite(d), r, d)
         return np.trunc(r).astype(np.float32)
 
 
