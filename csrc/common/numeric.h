@@ -88,8 +88,9 @@ HRD_INLINE float fmaxf_keep(float a, float b) { return b > a ? b : a; }
 HRD_INLINE float fminf_keep(float a, float b) { return b < a ? b : a; }
 
 HRD_INLINE bool is_finite(float v) { return v - v == 0.0f; }
+HRD_INLINE bool is_finite(double v) { return v - v == 0.0; }
 
-// Bits of a float; ordered_bits maps floats to unsigned integers in the same order, with -0 == +0 (as the
+// Bits of a float (and back); ordered_bits maps floats to unsigned integers in the same order, with -0 == +0 (as the
 // float comparison has it). NaN is never passed.
 HRD_INLINE uint32_t float_bits(float v) {
 #if defined(__CUDA_ARCH__)
@@ -98,6 +99,15 @@ HRD_INLINE uint32_t float_bits(float v) {
   uint32_t u;
   std::memcpy(&u, &v, 4);
   return u;
+#endif
+}
+HRD_INLINE float bits_float(uint32_t u) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(u);
+#else
+  float v;
+  std::memcpy(&v, &u, 4);
+  return v;
 #endif
 }
 HRD_INLINE uint32_t ordered_bits(float v) {
@@ -113,6 +123,5 @@ HRD_INLINE unsigned long long value_index_key(float v, int32_t idx) {
 HRD_INLINE int32_t key_index(unsigned long long key) {
   return static_cast<int32_t>(0xFFFFFFFFu - static_cast<uint32_t>(key & 0xFFFFFFFFull));
 }
-HRD_INLINE bool is_finite(double v) { return v - v == 0.0; }
 
 }  // namespace hrd

@@ -20,7 +20,6 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 
 #include "common/host_device.h"
 #include "common/numeric.h"
@@ -30,7 +29,7 @@ namespace hrd {
 enum class TopdownMethod : int { Argmax = 0, Quarter = 1, Dark = 2 };
 
 // A pixel as the sub-pixel steps read it: non-finite -> 0.
-HRD_INLINE float finite_or_zero(float v) { return (v - v == 0.0f) ? v : 0.0f; }
+HRD_INLINE float finite_or_zero(float v) { return is_finite(v) ? v : 0.0f; }
 
 // ---- get_max_preds -----------------------------------------------------------------------------------
 
@@ -44,14 +43,7 @@ HRD_INLINE int32_t finite_key(float v) {
   return (k & finite) | (INT32_MIN & ~finite);
 }
 HRD_INLINE float key_value(int32_t k) {
-  const int32_t b = k ^ ((k >> 31) & 0x7fffffff);
-#if defined(__CUDA_ARCH__)
-  return __int_as_float(b);
-#else
-  float v;
-  std::memcpy(&v, &b, 4);
-  return v;
-#endif
+  return bits_float(static_cast<uint32_t>(k ^ ((k >> 31) & 0x7fffffff)));
 }
 
 // map: n values. Flat index of the greatest finite value, the first one on ties (np.argmax); -1 if the

@@ -90,7 +90,7 @@ def _from_cai(name: str, obj: Any, cai: Any) -> DeviceArray:
     return DeviceArray(ptr, shape, _framework_device(obj), obj, "cuda_array_interface")
 
 
-def _from_dlpack(name: str, obj: Any, dev_type: int, dev_id: int) -> DeviceArray:
+def _from_dlpack(name: str, obj: Any) -> DeviceArray:
     try:
         capsule = obj.__dlpack__()
     except TypeError:
@@ -127,7 +127,7 @@ def as_device_array(name: str, obj: Any) -> Optional[DeviceArray]:
     dl_dev = getattr(obj, "__dlpack_device__", None)
     if dl_dev is not None and hasattr(obj, "__dlpack__"):
         try:
-            dev_type, dev_id = (int(v) for v in dl_dev())
+            dev_type, _ = (int(v) for v in dl_dev())
         except Exception as e:
             raise TypeError(f"{name}: __dlpack_device__() failed ({e!r})") from None
         if dev_type in (_DL_CPU, _DL_CUDA_HOST):
@@ -135,7 +135,7 @@ def as_device_array(name: str, obj: Any) -> Optional[DeviceArray]:
         if dev_type not in (_DL_CUDA, _DL_CUDA_MANAGED):
             raise TypeError(f"{name}: arrays on {_DL_NAMES.get(dev_type, f'device type {dev_type}')} devices are "
                             f"not supported; expected host memory or a CUDA device")
-        return _from_dlpack(name, obj, dev_type, dev_id)
+        return _from_dlpack(name, obj)
     return None
 
 
