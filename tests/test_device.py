@@ -13,7 +13,7 @@ from hrdecode import _C, _device, synthetic
 
 from oracles import omz_signed_heatmaps
 
-PRESETS = ("higherhrnet", "mmpose", "omz")
+PRESETS = ("higherhrnet", "mmpose", "omz", "accurate")
 
 
 def _maps(preset: str, heat: np.ndarray) -> np.ndarray:

@@ -63,6 +63,9 @@ void check_params(const DecodeParams& prm, int K) {
   if (prm.max_people < 1 || prm.nms_kernel < 1 || prm.nms_kernel % 2 == 0 || prm.tile < 1 ||
       prm.device_candidates < 1)
     throw py::value_error("invalid decode parameters");
+  if (prm.blur_kernel < 1 || prm.blur_kernel > kMaxBlurTaps || prm.blur_kernel % 2 == 0)
+    throw py::value_error("blur_kernel: expected an odd int in [1, " + std::to_string(kMaxBlurTaps) + "], got " +
+                          std::to_string(prm.blur_kernel));
 }
 
 enum class Backend { CPU = 0, Emu = 1, Cuda = 2 };
@@ -279,6 +282,9 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("adjust", &DecodeParams::adjust)
       .def_readwrite("refine", &DecodeParams::refine)
       .def_readwrite("dist_reweight", &DecodeParams::dist_reweight)
+      .def_readwrite("dark", &DecodeParams::dark)
+      .def_readwrite("refine_own_tag", &DecodeParams::refine_own_tag)
+      .def_readwrite("blur_kernel", &DecodeParams::blur_kernel)
       .def_readwrite("heat_abs", &DecodeParams::heat_abs)
       .def_readwrite("delta", &DecodeParams::delta)
       .def_readwrite("has_pose_threshold", &DecodeParams::has_pose_threshold)

@@ -184,23 +184,119 @@ constexpr double kDarkMaxOffset = 16777216.0;
 // The Taylor step on the log map around the peak: patch is 5x5 row-major, patch[(2+dy)*5 + 2+dx] the log
 // value at (y+dy, x+dx) (only dark_patch_used entries are read). Moves (x, y) by -H^-1 d when the float32
 // det is non-zero and the offset is finite and at most 2^24 px.
-HRD_INLINE void dark_taylor(const float* patch /* 5x5 */, float* x, float* y) {
+// First and second derivatives of the log map at the patch centre (float32, DarkPose's differences).
+struct DarkDerivs {
+  float dx, dy, dxx, dxy, dyy;
+};
+HRD_INLINE DarkDerivs dark_derivatives(const float* patch /* 5x5 */) {
   const float c = patch[12];
-  const float dx = 0.5f * (patch[13] - patch[11]);
-  const float dy = 0.5f * (patch[17] - patch[7]);
-  const float dxx = 0.25f * ((patch[14] - 2.0f * c) + patch[10]);
-  const float dxy = 0.25f * (((patch[18] - patch[8]) - patch[16]) + patch[6]);
-  const float dyy = 0.25f * ((patch[22] - 2.0f * c) + patch[2]);
-  const float det = dxx * dyy - dxy * dxy;
+  DarkDerivs d;
+  d.dx = 0.5f * (patch[13] - patch[11]);
+  d.dy = 0.5f * (patch[17] - patch[7]);
+  d.dxx = 0.25f * ((patch[14] - 2.0f * c) + patch[10]);
+  d.dxy = 0.25f * (((patch[18] - patch[8]) - patch[16]) + patch[6]);
+  d.dyy = 0.25f * ((patch[22] - 2.0f * c) + patch[2]);
+  return d;
+}
+
+// -H^-1 d in float64 from the float32 derivatives (the caller has checked the float32 det).
+HRD_INLINE void dark_solve(const DarkDerivs& d, double* ox, double* oy) {
+  const double dd = double(d.dxx) * double(d.dyy) - double(d.dxy) * double(d.dxy);
+  *ox = -(double(d.dyy) * double(d.dx) - double(d.dxy) * double(d.dy)) / dd;
+  *oy = -(double(d.dxx) * double(d.dy) - double(d.dxy) * double(d.dx)) / dd;
+}
+
+HRD_INLINE void dark_taylor(const float* patch /* 5x5 */, float* x, float* y) {
+  const DarkDerivs d = dark_derivatives(patch);
+  const float det = d.dxx * d.dyy - d.dxy * d.dxy;
   if (!(det != 0.0f) || det - det != 0.0f) return;
-  const double dd = double(dxx) * double(dyy) - double(dxy) * double(dxy);
-  const double ox = -(double(dyy) * double(dx) - double(dxy) * double(dy)) / dd;
-  const double oy = -(double(dxx) * double(dy) - double(dxy) * double(dx)) / dd;
+  double ox, oy;
+  dark_solve(d, &ox, &oy);
   // A degenerate step (not finite, or beyond any map: 2^24 px) is skipped; the reference would move the
   // joint there (or to NaN).
   if (!(fabs(ox) <= kDarkMaxOffset && fabs(oy) <= kDarkMaxOffset)) return;
   *x = *x + float(ox);
   *y = *y + float(oy);
+}
+
+// ---- DARK for bottom-up joints (hrdecode's rule, the `dark` option) ----------------------------------
+//
+// A bottom-up map holds many people, so the top-down rescale to the map maximum (a constant in log space,
+// seen only through the 1e-10 floor) is left out: the log map is log(max(blur, 1e-10)) of the same blur
+// (zero padding, float64 rows then columns, rounded to float32; |heat| for signed OMZ maps). Only the 13
+// blurred values the Taylor step reads are computed, each exactly as the whole-map blur would. The step
+// is taken only where it is a maximum step (Hessian negative definite) of at most kDarkBottomUpMaxOffset
+// px on each axis, inside the map as dark_applies says; anywhere else the preset's quarter-pixel adjust
+// applies instead.
+
+constexpr int kMaxBlurTaps = 31;
+constexpr double kDarkBottomUpMaxOffset = 1.0;
+
+// The blur kernel, host-made (gaussian_kernel_cv) and passed by value to kernels. taps == 0: DARK off.
+struct DarkSpec {
+  int taps = 0;
+  double k[kMaxBlurTaps];
+};
+
+// The 13 log values around integer (x, y) (dark_applies(H, W, x, y) must hold) into patch (5x5). Each
+// blurred value is blur_col_at over blur_row_at values (the same additions in the same order), with the
+// row pass evaluated only where the patch needs it: column offset dx at row offsets |dy| <= reach(dx) + r.
+HRD_INLINE int dark_patch_reach(int dx) { return dx == 0 ? 2 : (dx == 1 || dx == -1 ? 1 : 0); }
+
+HRD_INLINE void dark_local_patch(const float* map /* HxW */, int H, int W, int x, int y, bool heat_abs,
+                                 const DarkSpec& spec, float* patch /* 5x5 */) {
+  const int r = (spec.taps - 1) / 2;
+  double rows[kMaxBlurTaps + 4][5];  // row-pass values, row offset -2-r..2+r, column offset -2..2
+  double px[kMaxBlurTaps + 4];       // the row's pixels x-2-r .. x+2+r (zero outside the map)
+  for (int i = 0; i <= 2 * r + 4; ++i) {
+    const int dy = i - 2 - r, yy = y + dy;
+    const bool inside = yy >= 0 && yy < H;
+    if (inside) {
+      const float* row = map + int64_t(yy) * W;
+      for (int j = 0; j <= 2 * r + 4; ++j) {
+        const int xx = x - 2 - r + j;
+        const float f = (xx >= 0 && xx < W) ? finite_or_zero(row[xx]) : 0.0f;
+        px[j] = double(heat_abs ? fabsf(f) : f);
+      }
+    }
+    for (int dx = -2; dx <= 2; ++dx) {
+      const int reach = dark_patch_reach(dx) + r;
+      if (dy < -reach || dy > reach) continue;
+      double acc = 0.0;
+      if (inside) {  // blur_row_at's additions
+        const double* v = px + (dx + 2);
+        acc = spec.k[0] * v[0];
+        for (int j = 1; j <= 2 * r; ++j) acc = acc + spec.k[j] * v[j];
+      }
+      rows[i][dx + 2] = acc;
+    }
+  }
+  for (int dx = -2; dx <= 2; ++dx) {
+    const int reach = dark_patch_reach(dx);
+    for (int dy = -reach; dy <= reach; ++dy) {
+      const int base = dy + 2;  // rows index of offset dy - r
+      double acc = spec.k[0] * rows[base][dx + 2];  // blur_col_at's additions
+      for (int i = 1; i <= 2 * r; ++i) acc = acc + spec.k[i] * rows[base + i][dx + 2];
+      patch[(2 + dy) * 5 + 2 + dx] = dark_log(float(acc), 1.0f);
+    }
+  }
+}
+
+// The bottom-up DARK shift of integer joint (x, y): true and (*sx, *sy) when the step applies.
+HRD_INLINE bool dark_shift_bottomup(const float* map /* HxW */, int H, int W, int x, int y, bool heat_abs,
+                                    const DarkSpec& spec, float* sx, float* sy) {
+  if (spec.taps <= 0 || !dark_applies(H, W, float(x), float(y))) return false;
+  float patch[25];
+  dark_local_patch(map, H, W, x, y, heat_abs, spec, patch);
+  const DarkDerivs d = dark_derivatives(patch);
+  const float det = d.dxx * d.dyy - d.dxy * d.dxy;
+  if (!(d.dxx < 0.0f && det > 0.0f) || det - det != 0.0f) return false;
+  double ox, oy;
+  dark_solve(d, &ox, &oy);
+  if (!(fabs(ox) <= kDarkBottomUpMaxOffset && fabs(oy) <= kDarkBottomUpMaxOffset)) return false;
+  *sx = float(ox);
+  *sy = float(oy);
+  return true;
 }
 
 // ---- transform_preds ---------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   ensure(s.ctags, size_t(K) * M * L);
   ensure(s.shifts, size_t(K) * M * 2);
   const int radius = (prm.nms_kernel - 1) / 2;
+  const DarkSpec dark = make_dark_spec(prm);
+  const DarkSpec no_dark{};  // CPU: candidates get the adjust shift; DARK is applied to the joints used only
   // With refine on, each joint's tile summaries are built right after its candidates, while its heat map
   // is still in cache (nearly every joint of a frame with people is searched later), but only once some
   // joint has found a candidate: a frame without candidates has nobody to refine (empty frames skip the
@@ -65,7 +67,8 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
     for (int m = 0; m < n; ++m) {
       std::memcpy(&s.ctags[(size_t(k) * M + m) * L], tags + (k * HW + pk[m].idx) * L, sizeof(float) * L);
       float* sh = &s.shifts[(size_t(k) * M + m) * 2];
-      adjust_shift(prm.variant, heat + k * HW, H, W, pk[m].idx % W, pk[m].idx / W, prm.heat_abs, sh, sh + 1);
+      joint_shift(prm.variant, heat + k * HW, H, W, pk[m].idx % W, pk[m].idx / W, prm.heat_abs, prm.adjust,
+                  no_dark, sh, sh + 1);
     }
     if (n > 0) seen.store(true, std::memory_order_relaxed);
     s.tiles_ns[k] = 0;
@@ -81,7 +84,7 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   tm.candidates_ms = ms_since(t0);
   for (int k = 0; k < K; ++k) tm.refine_tiles_ms += s.tiles_ns[k] * 1e-6;
 
-  const int st = group_and_score(prm, K, W, L, s, tm);
+  const int st = group_and_score(prm, K, H, W, L, prm.dark ? heat : nullptr, s, tm);
   if (st != 0) return st;
   const Groups& g = s.groups;
   const int NP = s.NP;
@@ -103,9 +106,7 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
       float* kp = &s.kp[size_t(p) * K * 3];
       const float* ptag;
       if (omz) {
-        // model_api pairs the j-th *kept* pose with the tag of the j-th pose before the score filter
-        // (ans_tags[0][i] indexed after masking). Reproduced as is.
-        ptag = &g.tag_mean[size_t(j) * L];
+        ptag = &g.tag_mean[size_t(omz_tag_row(prm, s, j)) * L];
       } else {
         int64_t pix[kMaxJointsOnStack];
         std::vector<int64_t> pix_heap;
@@ -131,7 +132,7 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
         if (hit.idx < 0) continue;
         const int x = hit.idx % W, y = hit.idx / W;
         float sx, sy;
-        refine_hit_shift(prm.variant, hk, H, W, x, y, &sx, &sy);
+        refine_hit_shift(prm.variant, hk, H, W, x, y, dark, &sx, &sy);
         apply_refine_hit(prm.variant, prm.delta, kp, k, x, y, hit.heat, sx, sy);
       }
     });
@@ -148,7 +149,19 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   return 0;
 }
 
-int group_and_score(const DecodeParams& prm, int K, int W, int L, DecodeScratch& s, StageTimes& tm) {
+DarkSpec make_dark_spec(const DecodeParams& prm) {
+  DarkSpec d;
+  d.taps = 0;
+  for (double& v : d.k) v = 0.0;
+  if (prm.dark && prm.blur_kernel >= 1 && prm.blur_kernel <= kMaxBlurTaps && prm.blur_kernel % 2 == 1) {
+    d.taps = prm.blur_kernel;
+    gaussian_kernel_cv(d.taps, d.k);
+  }
+  return d;
+}
+
+int group_and_score(const DecodeParams& prm, int K, int H, int W, int L, const float* dark_heat, DecodeScratch& s,
+                    StageTimes& tm) {
   const int M = prm.max_people;
   const bool omz = prm.variant == Variant::OMZ;
   // ---- 2. grouping ---------------------------------------------------------------------------------------
@@ -163,38 +176,15 @@ int group_and_score(const DecodeParams& prm, int K, int W, int L, DecodeScratch&
   if (prm.variant == Variant::MMPose && P > prm.max_people) P = prm.max_people;  // decode_max_instances
   tm.group_ms = ms_since(t0);
 
-  // ---- 3. adjust and person scores --------------------------------------------------------------------
+  // ---- 3. person scores, adjust (or DARK) --------------------------------------------------------------
   t0 = Clock::now();
   ensure(s.kp, size_t(P) * K * 3);
   ensure(s.score, size_t(P));
-  const float delta = prm.delta;
   for (int p = 0; p < P; ++p) {
     float* kp = &s.kp[size_t(p) * K * 3];
     for (int k = 0; k < K; ++k) {
       const int m = g.cand[size_t(p) * K + k];
-      float X = 0.0f, Y = 0.0f, V = 0.0f;
-      if (m >= 0) {
-        const Peak pk = s.peaks[size_t(k) * M + m];
-        const int x = pk.idx % W, y = pk.idx / W;
-        X = float(x);
-        Y = float(y);
-        V = pk.val;
-        if (prm.adjust) {
-          X += s.shifts[(size_t(k) * M + m) * 2];
-          Y += s.shifts[(size_t(k) * M + m) * 2 + 1];
-        }
-        // HigherHRNet's +0.5 is part of its adjust step; mmpose adds its centre shift to detected joints.
-        if (prm.variant != Variant::HigherHRNet || prm.adjust) {
-          X += delta;
-          Y += delta;
-        }
-      } else if (omz) {
-        X = delta;  // model_api adds delta to every joint, missing ones included
-        Y = delta;
-      }
-      kp[3 * k] = X;
-      kp[3 * k + 1] = Y;
-      kp[3 * k + 2] = V;
+      kp[3 * k + 2] = m >= 0 ? s.peaks[size_t(k) * M + m].val : 0.0f;
     }
     s.score[p] = pairwise_sum<float>(kp + 2, K, 3) / float(K);
   }
@@ -204,6 +194,43 @@ int group_and_score(const DecodeParams& prm, int K, int W, int L, DecodeScratch&
   for (int p = 0; p < P; ++p)
     if (!(omz && prm.has_pose_threshold) || s.score[p] > prm.pose_threshold) s.keep[NP++] = p;
   s.NP = NP;
+  // Coordinates of the kept people (the others are never read). dark_heat (KxHxW, the CPU backend): the
+  // DARK shift is computed here for the joints used only; other backends computed it for every candidate.
+  const DarkSpec dark = dark_heat != nullptr ? make_dark_spec(prm) : DarkSpec{};
+  const int64_t HW = int64_t(H) * W;
+  const float delta = prm.delta;
+  auto coords = [&](int j) {
+    const int p = s.keep[j];
+    float* kp = &s.kp[size_t(p) * K * 3];
+    for (int k = 0; k < K; ++k) {
+      const int m = g.cand[size_t(p) * K + k];
+      float X = 0.0f, Y = 0.0f;
+      if (m >= 0) {
+        const Peak pk = s.peaks[size_t(k) * M + m];
+        const int x = pk.idx % W, y = pk.idx / W;
+        float sx = s.shifts[(size_t(k) * M + m) * 2];  // joint_shift: zero without adjust and dark
+        float sy = s.shifts[(size_t(k) * M + m) * 2 + 1];
+        if (dark.taps > 0) dark_shift_bottomup(dark_heat + k * HW, H, W, x, y, prm.heat_abs, dark, &sx, &sy);
+        X = float(x) + sx;
+        Y = float(y) + sy;
+        // HigherHRNet's +0.5 is part of its adjust step (and of the DARK step replacing it); mmpose adds
+        // its centre shift to detected joints.
+        if (prm.variant != Variant::HigherHRNet || prm.adjust || prm.dark) {
+          X += delta;
+          Y += delta;
+        }
+      } else if (omz) {
+        X = delta;  // model_api adds delta to every joint, missing ones included
+        Y = delta;
+      }
+      kp[3 * k] = X;
+      kp[3 * k + 1] = Y;
+    }
+  };
+  if (dark.taps > 0)
+    parallel_for(NP, prm.threads, coords);
+  else
+    for (int j = 0; j < NP; ++j) coords(j);
   tm.adjust_ms = ms_since(t0);
   return 0;
 }

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "common/types.h"
+#include "dark/dark_rule.h"
 #include "group/group_greedy.h"
 
 namespace hrd {
@@ -21,6 +22,10 @@ struct DecodeParams {
   bool adjust = true;
   bool refine = true;
   bool dist_reweight = false;
+  bool refine_own_tag = true;        // OMZ: refine kept person j with its own tag; false: model_api's
+                                     // pairing with the tag of the j-th person before the score filter
+  bool dark = false;                 // bottom-up DARK step for detected and refined joints (dark_rule.h)
+  int blur_kernel = 11;              // odd, 1..kMaxBlurTaps: DARK's Gaussian blur
   bool heat_abs = false;             // OMZ: maps are signed (non-peaks negated); decode |heat|
   float delta = 0.5f;                // pixel-centre offset added to adjusted joints
   bool has_pose_threshold = false;
@@ -64,15 +69,28 @@ struct DecodeScratch {
   std::vector<int64_t> searches, pixels;  // per kept person, refine statistics
 };
 
+// OMZ refine: the row of s.groups.tag_mean that kept person j searches with. model_api indexes its tags
+// with the position among the *kept* poses (ans_tags[0][i] after the score mask), so kept pose j gets the
+// tag of pose j before the filter; refine_own_tag = false reproduces that, true uses the person's own tag.
+inline int omz_tag_row(const DecodeParams& prm, const DecodeScratch& s, int j) {
+  return prm.refine_own_tag ? s.keep[size_t(j)] : j;
+}
+
+// The DARK blur kernel of prm (taps == 0 when prm.dark is off).
+DarkSpec make_dark_spec(const DecodeParams& prm);
+
 // heat: KxHxW, tags: KxHxWxL, both C-contiguous float32. Returns 0 or a negative solver status.
 // The CPU backend.
 int decode_image(const DecodeParams& prm, const float* heat, const float* tags, int K, int H, int W, int L,
                  DecodeScratch& scratch, DecodeOutput& out);
 
 // Host stages shared by every backend. Inputs in s: peaks, counts, ctags, shifts (the candidates of one
-// image, however they were found). Groups them, applies the adjust shifts and scores people, and fills
-// s.keep/s.NP with the people that go on to refine. Returns 0 or a negative solver status.
-int group_and_score(const DecodeParams& prm, int K, int W, int L, DecodeScratch& s, StageTimes& tm);
+// image, however they were found). Groups them, scores people, fills s.keep/s.NP with the people that go
+// on to refine and applies the shifts to their joints. dark_heat: the image's KxHxW host maps when the
+// DARK shifts are still to be computed (the CPU backend computes them only for the joints used), else
+// null. Returns 0 or a negative solver status.
+int group_and_score(const DecodeParams& prm, int K, int H, int W, int L, const float* dark_heat, DecodeScratch& s,
+                    StageTimes& tm);
 
 // The kept people of s (after refine) into out, applying the final pose-threshold filter.
 void write_output(const DecodeParams& prm, int K, const DecodeScratch& s, DecodeOutput& out);

@@ -147,7 +147,7 @@ int decode_batch(const DecodeParams& prm, const float* heat_in, const float* tag
   HR_LAUNCH(topk_rank_kernel, grid_for(NK * C, kBlock), kBlock, st, cand, count, NK, C, M, peaks, npeaks);
   auto details_and_download = [&] {
     HR_LAUNCH(candidate_details_kernel, grid_for(NK * M, kBlock), kBlock, st, heat, tags, NK, H, W, L, M, peaks,
-              npeaks, prm.variant, prm.heat_abs, ctags, shifts);
+              npeaks, prm.variant, prm.heat_abs, prm.adjust, make_dark_spec(prm), ctags, shifts);
     ws.count_h.resize(size_t(NK));
     ws.npeaks_h.resize(size_t(NK));
     ws.peaks_h.resize(size_t(NK) * M);
@@ -187,7 +187,7 @@ int decode_batch(const DecodeParams& prm, const float* heat_in, const float* tag
     s.counts.assign(ws.npeaks_h.begin() + size_t(n) * K, ws.npeaks_h.begin() + size_t(n + 1) * K);
     s.ctags.assign(ws.ctags_h.begin() + n * km * L, ws.ctags_h.begin() + (n + 1) * km * L);
     s.shifts.assign(ws.shifts_h.begin() + n * km * 2, ws.shifts_h.begin() + (n + 1) * km * 2);
-    ws.status[size_t(n)] = group_and_score(prm, K, W, L, s, ws.times[size_t(n)]);
+    ws.status[size_t(n)] = group_and_score(prm, K, H, W, L, nullptr, s, ws.times[size_t(n)]);
   });
   for (int n = 0; n < N; ++n)
     if (ws.status[size_t(n)] != 0) {
@@ -213,8 +213,7 @@ int decode_batch(const DecodeParams& prm, const float* heat_in, const float* tag
       for (int j = 0; j < s.NP; ++j) {
         float* kp = &s.kp[size_t(s.keep[j]) * K * 3];
         if (omz) {
-          // model_api's pairing of the j-th kept pose with the j-th pose's tag (see decode.cpp).
-          const float* t = &s.groups.tag_mean[size_t(j) * L];
+          const float* t = &s.groups.tag_mean[size_t(omz_tag_row(prm, s, j)) * L];
           ws.ptag_h.insert(ws.ptag_h.end(), t, t + L);
         } else {
           ws.pix_h.resize(size_t(R + 1) * K);
@@ -256,7 +255,7 @@ int decode_batch(const DecodeParams& prm, const float* heat_in, const float* tag
       fill_zero(rkeys, sizeof(unsigned long long) * size_t(Q), st, "refine keys");
       search(prm.variant, prm.heat_abs, heat, tags, H, W, L, q, Q, ptag, rkeys, st);
       HR_LAUNCH(refine_finish_kernel, grid_for(Q, kBlock), kBlock, st, heat, H, W, q, Q, rkeys, prm.variant,
-                prm.heat_abs, hits);
+                prm.heat_abs, make_dark_spec(prm), hits);
       ws.hits_h.resize(size_t(Q));
       copy_to_host(ws.hits_h.data(), hits, sizeof(DeviceHit) * size_t(Q), st, "refine hits");
       sync(st, "refine");

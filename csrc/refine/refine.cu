@@ -67,7 +67,7 @@ HR_KERNEL void refine_search_kernel(const float* __restrict__ heat, const float*
 HR_KERNEL void refine_finish_kernel(const float* __restrict__ heat, int H, int W,
                                     const RefineQuery* __restrict__ queries, int Q,
                                     const unsigned long long* __restrict__ keys, Variant variant, bool heat_abs,
-                                    DeviceHit* __restrict__ hits) {
+                                    DarkSpec dark, DeviceHit* __restrict__ hits) {
   const int stride = int(blockDim.x * gridDim.x);
   for (int q = int(blockIdx.x * blockDim.x + threadIdx.x); q < Q; q += stride) {
     DeviceHit h{-1, 0.0f, 0.0f, 0.0f};
@@ -75,7 +75,7 @@ HR_KERNEL void refine_finish_kernel(const float* __restrict__ heat, int H, int W
       const float* hk = heat + int64_t(queries[q].map) * H * W;
       h.idx = key_index(keys[q]);
       h.heat = heat_abs ? fabsf(hk[h.idx]) : hk[h.idx];
-      refine_hit_shift(variant, hk, H, W, h.idx % W, h.idx / W, &h.sx, &h.sy);
+      refine_hit_shift(variant, hk, H, W, h.idx % W, h.idx / W, dark, &h.sx, &h.sy);
     }
     hits[q] = h;
   }

@@ -20,6 +20,7 @@
 #include "common/host_device.h"
 #include "common/numeric.h"
 #include "common/types.h"
+#include "dark/dark_rule.h"
 
 namespace hrd {
 
@@ -63,6 +64,16 @@ HRD_INLINE void adjust_shift(Variant variant, const float* map, int H, int W, in
       }
       break;
   }
+}
+
+// The shift of a detected joint: the bottom-up DARK step where the `dark` option is on and the step
+// applies (dark_shift_bottomup), else the preset's adjust if `adjust` is on, else none.
+HRD_INLINE void joint_shift(Variant variant, const float* map, int H, int W, int x, int y, bool heat_abs,
+                            bool adjust, const DarkSpec& dark, float* sx, float* sy) {
+  *sx = 0.0f;
+  *sy = 0.0f;
+  if (dark_shift_bottomup(map, H, W, x, y, heat_abs, dark, sx, sy)) return;
+  if (adjust) adjust_shift(variant, map, H, W, x, y, heat_abs, sx, sy);
 }
 
 // ---- refine: the penalty of a tag against the person's tag ---------------------------------------------
@@ -114,17 +125,19 @@ HRD_INLINE unsigned long long refine_key(float score, int32_t idx) { return valu
 // ---- using a refine hit -------------------------------------------------------------------------------
 
 // Shift applied at a refined joint (x, y) of map (HxW): HigherHRNet adjusts the signed map, OMZ |heat|,
-// mmpose does not adjust refined joints.
-HRD_INLINE void refine_hit_shift(Variant variant, const float* map, int H, int W, int x, int y, float* sx,
-                                 float* sy) {
+// mmpose does not adjust refined joints. With the `dark` option every variant takes the DARK step where it
+// applies (on the map as that variant reads it).
+HRD_INLINE void refine_hit_shift(Variant variant, const float* map, int H, int W, int x, int y,
+                                 const DarkSpec& dark, float* sx, float* sy) {
   *sx = 0.0f;
   *sy = 0.0f;
+  if (dark_shift_bottomup(map, H, W, x, y, variant == Variant::OMZ, dark, sx, sy)) return;
   if (variant == Variant::HigherHRNet) adjust_shift(Variant::HigherHRNet, map, H, W, x, y, false, sx, sy);
   if (variant == Variant::OMZ) adjust_shift(Variant::OMZ, map, H, W, x, y, true, sx, sy);
 }
 
 // Write the refined joint into kp (x, y, score of joint k). HigherHRNet and OMZ take it only with a positive
-// heat; mmpose always, at the integer pixel.
+// heat; mmpose always, at the integer pixel (plus the DARK shift, zero without the `dark` option).
 HRD_INLINE void apply_refine_hit(Variant variant, float delta, float* kp /* Kx3 */, int k, int x, int y,
                                  float heat, float sx, float sy) {
   switch (variant) {
@@ -136,8 +149,8 @@ HRD_INLINE void apply_refine_hit(Variant variant, float delta, float* kp /* Kx3 
       }
       break;
     case Variant::MMPose:
-      kp[3 * k] = float(x);
-      kp[3 * k + 1] = float(y);
+      kp[3 * k] = float(x) + sx;
+      kp[3 * k + 1] = float(y) + sy;
       kp[3 * k + 2] = heat;
       break;
     case Variant::OMZ:

@@ -67,11 +67,12 @@ HR_KERNEL void topk_rounds_to_peaks_kernel(const float* __restrict__ heat, int64
   }
 }
 
-// For each kept candidate: its tag (L values) and its adjust shift. ctags (NK)xMxL, shifts (NK)xMx2.
+// For each kept candidate: its tag (L values) and its shift (joint_shift: DARK or adjust). ctags (NK)xMxL, shifts (NK)xMx2.
 HR_KERNEL void candidate_details_kernel(const float* __restrict__ heat, const float* __restrict__ tags, int64_t NK,
                                         int H, int W, int L, int M, const Peak* __restrict__ peaks,
                                         const int* __restrict__ npeaks, Variant variant, bool heat_abs,
-                                        float* __restrict__ ctags, float* __restrict__ shifts) {
+                                        bool adjust, DarkSpec dark, float* __restrict__ ctags,
+                                        float* __restrict__ shifts) {
   const int64_t HW = int64_t(H) * W, total = NK * M;
   const int64_t stride = int64_t(blockDim.x) * gridDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
@@ -80,7 +81,8 @@ HR_KERNEL void candidate_details_kernel(const float* __restrict__ heat, const fl
     const int idx = peaks[i].idx;
     const float* t = tags + (map * HW + idx) * L;
     for (int l = 0; l < L; ++l) ctags[i * L + l] = t[l];
-    adjust_shift(variant, heat + map * HW, H, W, idx % W, idx / W, heat_abs, &shifts[2 * i], &shifts[2 * i + 1]);
+    joint_shift(variant, heat + map * HW, H, W, idx % W, idx / W, heat_abs, adjust, dark, &shifts[2 * i],
+                &shifts[2 * i + 1]);
   }
 }
 

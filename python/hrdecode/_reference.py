@@ -206,6 +206,65 @@ def _shift(variant: str, hm: np.ndarray, x: int, y: int) -> Tuple[np.float32, np
     return z, z
 
 
+_DARK_MAX_OFFSET = 1.0  # dark_rule.h kDarkBottomUpMaxOffset
+
+
+class _DarkMaps:
+    """The `dark` option's log maps, made on first use per joint: log(max(blur(map), 1e-10)) in float32,
+    the blur of ``topdown._reference_blur`` (float64, zero padding, rounded to float32)."""
+
+    def __init__(self, maps: np.ndarray, kernel: int) -> None:
+        self.maps, self.kernel = maps, kernel
+        self.cache: dict = {}
+
+    def log_map(self, k: int) -> np.ndarray:
+        if k not in self.cache:
+            from .topdown import _reference_blur
+
+            b = _reference_blur(self.maps[k][None], self.kernel)[0]
+            b = np.where(b < np.float32(1e-10), np.float32(1e-10), b)
+            self.cache[k] = np.log(b.astype(np.float64)).astype(np.float32)
+        return self.cache[k]
+
+    def shift(self, k: int, x: int, y: int) -> "Tuple[np.float32, np.float32] | None":
+        """The DARK shift at integer (x, y) of joint k, or None where the step does not apply."""
+        H, W = self.maps.shape[1:]
+        if not (1 < x < W - 2 and 1 < y < H - 2):
+            return None
+        lm = self.log_map(k)
+
+        def lg(dy: int, dx: int) -> np.float32:
+            return lm[y + dy, x + dx]
+
+        c = lg(0, 0)
+        half, quarter, two = np.float32(0.5), np.float32(0.25), np.float32(2)
+        with np.errstate(all="ignore"):
+            dx = half * (lg(0, 1) - lg(0, -1))
+            dy = half * (lg(1, 0) - lg(-1, 0))
+            dxx = quarter * ((lg(0, 2) - two * c) + lg(0, -2))
+            dxy = quarter * (((lg(1, 1) - lg(-1, 1)) - lg(1, -1)) + lg(-1, -1))
+            dyy = quarter * ((lg(2, 0) - two * c) + lg(-2, 0))
+            det = dxx * dyy - dxy * dxy
+            if not (dxx < 0 and det > 0 and np.isfinite(det)):
+                return None
+            gx, gy, gxx, gxy, gyy = (float(v) for v in (dx, dy, dxx, dxy, dyy))
+            dd = gxx * gyy - gxy * gxy
+            ox = -(gyy * gx - gxy * gy) / dd
+            oy = -(gxx * gy - gxy * gx) / dd
+        if not (abs(ox) <= _DARK_MAX_OFFSET and abs(oy) <= _DARK_MAX_OFFSET):
+            return None
+        return np.float32(ox), np.float32(oy)
+
+
+def _joint_shift(variant: str, hm: np.ndarray, k: int, x: int, y: int, dark: "_DarkMaps | None",
+                 adjust: bool) -> Tuple[np.float32, np.float32]:
+    """DARK where the `dark` option is on and the step applies, else the adjust shift (if adjust), else 0."""
+    d = dark.shift(k, x, y) if dark is not None else None
+    if d is not None:
+        return d
+    return _shift(variant, hm, x, y) if adjust else (np.float32(0), np.float32(0))
+
+
 def _penalty(variant: str, tag: np.ndarray, ptag: np.ndarray) -> np.ndarray:
     """(H, W) float32 amount subtracted from the heat: tag (H, W, L) float32, ptag (L,) float32."""
     if variant == "higherhrnet":
@@ -283,16 +342,19 @@ def decode(heatmaps: np.ndarray, tags: np.ndarray, cfg: DecodeConfig,
         kp[p] = person.joints[:, :3].astype(np.float32)
     absheat = np.abs(heat) if cfg.heat_abs else heat
 
-    # 3. adjust and scores
+    # 3. adjust (or DARK) and scores
+    dark = _DarkMaps(absheat, cfg.blur_kernel) if cfg.dark else None
+    # refined joints: HigherHRNet and mmpose shift on the signed map, OMZ on |heat| (whatever heat_abs says)
+    dark_signed = (_DarkMaps(heat, cfg.blur_kernel) if cfg.heat_abs else dark) if cfg.dark else None
+    dark_abs = (dark if cfg.heat_abs else _DarkMaps(np.abs(heat), cfg.blur_kernel)) if cfg.dark else None
     for p in range(P):
         for k in range(K):
             if kp[p, k, 2] > 0:
                 x, y = int(kp[p, k, 0]), int(kp[p, k, 1])
-                if cfg.adjust:
-                    sx, sy = _shift(variant, absheat[k], x, y)
-                    kp[p, k, 0] += sx
-                    kp[p, k, 1] += sy
-                if variant != "higherhrnet" or cfg.adjust:
+                sx, sy = _joint_shift(variant, absheat[k], k, x, y, dark, cfg.adjust)
+                kp[p, k, 0] += sx
+                kp[p, k, 1] += sy
+                if variant != "higherhrnet" or cfg.adjust or cfg.dark:
                     kp[p, k, :2] += delta
             elif omz:
                 kp[p, k, :2] += delta
@@ -305,7 +367,8 @@ def decode(heatmaps: np.ndarray, tags: np.ndarray, cfg: DecodeConfig,
     if cfg.refine:
         for j, p in enumerate(keep):
             if omz:
-                ptag = people[j].pose_tag  # model_api pairs the j-th kept pose with the j-th pose's tag
+                # model_api pairs the j-th kept pose with the j-th pose's tag (refine_own_tag=False)
+                ptag = people[p if cfg.refine_own_tag else j].pose_tag
             else:
                 found = [tag[k, _trunc_clip(kp[p, k, 1], H - 1), _trunc_clip(kp[p, k, 0], W - 1)]
                          for k in range(K) if kp[p, k, 2] > 0]
@@ -321,13 +384,15 @@ def decode(heatmaps: np.ndarray, tags: np.ndarray, cfg: DecodeConfig,
                 x, y = i % W, i // W
                 if variant == "higherhrnet":
                     if hv > 0:
-                        sx, sy = _shift("higherhrnet", heat[k], x, y)
+                        # HigherHRNet adjusts refined joints on the signed map, whatever `adjust` says
+                        sx, sy = _joint_shift("higherhrnet", heat[k], k, x, y, dark_signed, True)
                         kp[p, k] = (np.float32((x + float(delta)) + float(sx)),
                                     np.float32((y + float(delta)) + float(sy)), hv)
                 elif variant == "mmpose":
-                    kp[p, k] = (x, y, hv)
+                    sx, sy = _joint_shift("mmpose", heat[k], k, x, y, dark_signed, False)
+                    kp[p, k] = (np.float32(x) + sx, np.float32(y) + sy, hv)
                 elif hv > 0:
-                    sx, sy = _shift("omz", absheat[k], x, y)
+                    sx, sy = _joint_shift("omz", np.abs(heat[k]), k, x, y, dark_abs, True)
                     kp[p, k] = (np.float32(x) + sx, np.float32(y) + sy, hv)
 
     if cfg.pose_threshold is not None and not omz:

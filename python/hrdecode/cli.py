@@ -47,7 +47,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     results = {}
-    for preset in ("higherhrnet", "mmpose", "omz"):
+    for preset in ("higherhrnet", "mmpose", "omz", "accurate"):
         heat = synthetic.to_omz_output(scene.heatmaps) if preset == "omz" else scene.heatmaps
         tags = scene.tags[..., :1] if preset == "omz" else scene.tags
         dec = hrdecode.Decoder(preset)

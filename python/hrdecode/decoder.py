@@ -50,6 +50,14 @@ class DecodeConfig:
         adjust: quarter-pixel shift of detected joints towards the higher neighbour.
         refine: search the maps for the missing joints of every person.
         dist_reweight: OMZ's reweighting of tag distances by distance to the person's centre.
+        refine_own_tag: OMZ rules: refine each kept person with its own running-mean tag. False
+            reproduces model_api, which pairs the j-th kept pose with the tag of the j-th pose before the
+            pose-threshold filter (the ``omz`` preset).
+        dark: DARK sub-pixel step (Taylor expansion of the log of the Gaussian-blurred map) for every
+            detected and refined joint, replacing the quarter-pixel adjust where it applies (a maximum
+            within one pixel, at least two pixels from the border); elsewhere the adjust rule stays.
+        blur_kernel: odd size (1..31) of DARK's Gaussian blur, OpenCV's sigma for that size (11: sigma 2,
+            the training sigma of HigherHRNet's maps; tie it to the heatmap sigma).
         delta: offset added to adjusted joint coordinates (0.5: pixel-centre coordinates).
         pose_threshold: keep only people whose score is greater than this (None: keep all).
         joint_order: grouping order of the joints (None: COCO order for K == 17, else 0..K-1).
@@ -71,6 +79,9 @@ class DecodeConfig:
     adjust: bool = True
     refine: bool = True
     dist_reweight: bool = False
+    refine_own_tag: bool = True
+    dark: bool = False
+    blur_kernel: int = 11
     delta: float = 0.5
     pose_threshold: Optional[float] = None
     joint_order: Optional[Tuple[int, ...]] = None
@@ -90,7 +101,13 @@ PRESETS: Dict[str, DecodeConfig] = {
     # Open Model Zoo AssociativeEmbeddingDecoder as HpeAssociativeEmbedding builds it, with the OMZ demo's
     # higherhrnet settings (delta 0.5, pose threshold 0.1); input maps are the OMZ model's signed NMS output.
     "omz": DecodeConfig(variant="omz", solver="lsap", nms_kernel=1, dist_reweight=True, pose_threshold=0.1,
-                        heat_abs=True),
+                        heat_abs=True, refine_own_tag=False),
+    # hrdecode's most accurate combination on the synthetic benchmark (bench/accuracy.py --ablation): OMZ's
+    # grouping (distance-reweighted tags, running-mean person tags, scipy's solver) on plain heatmaps with a
+    # 5x5 NMS, no pose threshold, each person refined with its own tag, and DARK (blur 11, for sigma-2 maps)
+    # on every detected and refined joint. Pixel-index coordinates.
+    "accurate": DecodeConfig(variant="omz", solver="lsap", nms_kernel=5, dist_reweight=True, pose_threshold=None,
+                             heat_abs=False, refine_own_tag=True, dark=True, blur_kernel=11, delta=0.0),
 }
 
 _OVERRIDABLE = tuple(f.name for f in fields(DecodeConfig) if f.name != "variant")
@@ -170,8 +187,12 @@ def _validate(cfg: DecodeConfig) -> DecodeConfig:
     k = _check_int("nms_kernel", cfg.nms_kernel, 1, 999)
     if k % 2 == 0:
         raise ValueError(f"nms_kernel: expected an odd window size (1, 3, 5, ...), got {k}")
-    for name in ("use_detection_val", "ignore_too_much", "adjust", "refine", "dist_reweight", "heat_abs"):
+    for name in ("use_detection_val", "ignore_too_much", "adjust", "refine", "dist_reweight", "refine_own_tag", "dark",
+                 "heat_abs"):
         _check_bool(name, getattr(cfg, name))
+    b = _check_int("blur_kernel", cfg.blur_kernel, 1, 31)
+    if b % 2 == 0:
+        raise ValueError(f"blur_kernel: expected an odd kernel size (1, 3, ..., 31), got {b}")
     _check_real("delta", cfg.delta)
     if cfg.pose_threshold is not None:
         _check_real("pose_threshold", cfg.pose_threshold)
@@ -313,7 +334,7 @@ class Decoder:
     def coordinate_offset(self) -> float:
         """What this decoder adds to pixel-index coordinates of detected joints (x = column index)."""
         c = self.config
-        if c.variant == "higherhrnet" and not c.adjust:
+        if c.variant == "higherhrnet" and not (c.adjust or c.dark):
             return 0.0
         return float(np.float32(c.delta))
 
@@ -338,6 +359,9 @@ class Decoder:
         p.adjust = c.adjust
         p.refine = c.refine
         p.dist_reweight = c.dist_reweight
+        p.refine_own_tag = c.refine_own_tag
+        p.dark = c.dark
+        p.blur_kernel = c.blur_kernel
         p.heat_abs = c.heat_abs
         p.delta = c.delta
         p.has_pose_threshold = c.pose_threshold is not None
