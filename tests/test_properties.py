@@ -82,7 +82,7 @@ def maps(draw):
 
 @st.composite
 def overrides(draw):
-    preset = draw(st.sampled_from(["higherhrnet", "mmpose", "omz"]))
+    preset = draw(st.sampled_from(["higherhrnet", "mmpose", "omz", "accurate"]))
     o = {}
     if draw(st.booleans()):
         o["max_people"] = draw(st.integers(1, 40))
@@ -90,7 +90,10 @@ def overrides(draw):
         o["detection_threshold"] = draw(st.sampled_from([0.0, 0.1, float(F32(0.1)), 0.25, 0.5, 1.0]))
     if draw(st.booleans()):
         o["nms_kernel"] = draw(st.sampled_from([1, 3, 5, 7]))
-    for name in ("adjust", "refine", "use_detection_val", "ignore_too_much", "dist_reweight"):
+    if draw(st.booleans()):
+        o["blur_kernel"] = draw(st.sampled_from([1, 3, 11, 31]))
+    for name in ("adjust", "refine", "use_detection_val", "ignore_too_much", "dist_reweight", "dark",
+                 "refine_own_tag"):
         if draw(st.booleans()):
             o[name] = draw(st.booleans())
     if draw(st.booleans()):

@@ -62,6 +62,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   p.has_pose_threshold = flags & 64;
   p.pose_threshold = 0.05f;
   p.delta = (opts & 0x80) ? 0.0f : 0.5f;
+  const uint8_t more = r.byte();
+  p.dark = more & 1;
+  p.blur_kernel = 1 + 2 * ((more >> 1) % 8);  // 1..15
+  p.refine_own_tag = more & 0x80;
   for (int k = 0; k < K; ++k) p.joint_order.push_back(k);
   if (K > 1 && (flags & 0x40)) std::swap(p.joint_order[0], p.joint_order[size_t(K) - 1]);
 
