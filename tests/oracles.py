@@ -127,6 +127,7 @@ def mmpose_decode(
     max_instances: Optional[int] = 30,
     keypoint_order: Optional[Sequence[int]] = None,
     use_udp: bool = False,
+    gaussian_kernel: int = 3,
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Decode with mmpose's ``AssociativeEmbedding.batch_decode``.
 
@@ -156,6 +157,7 @@ def mmpose_decode(
         input_size=(w, h),
         heatmap_size=(w, h),
         use_udp=use_udp,
+        decode_gaussian_kernel=gaussian_kernel,
         decode_keypoint_order=order,
         decode_nms_kernel=nms_kernel,
         decode_keypoint_thr=keypoint_thr,

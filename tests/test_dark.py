@@ -182,3 +182,92 @@ def test_bad_dark_overrides(kwargs, exc, words):
         hrdecode.Decoder("accurate", **kwargs)
     for w in words:
         assert w in str(ei.value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# mmpose use_udp (the real codec comparison is in test_reference_parity.py)
+# ---------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("blur_kernel", [None, 1, 5, 11])
+@pytest.mark.parametrize("scene", SCENES, ids=["spurious", "noisy-2d", "wide"])
+def test_udp_equals_reference(blur_kernel, scene, backend):
+    """Native (whole log maps: row pass, column pass, maxima, log; Taylor step; fill search on the log maps)
+    == the NumPy reference, bit for bit."""
+    s = synthetic.make_scene(**scene)
+    dec = hrdecode.Decoder("mmpose", backend=backend, use_udp=True, blur_kernel=blur_kernel)
+    res = dec(s.heatmaps, s.tags)
+    _assert_same(res, _reference.decode(s.heatmaps, s.tags, dec.config, solver=SOLVER))
+    assert res.num_people > 0
+    # filled joints score a log value of the clipped map: within [log(1e-3), log(50)]
+    v = res.keypoints[..., 2]
+    assert np.all((v >= np.log(np.float32(1e-3)) - 1e-6) & (v <= np.log(50.0) + 1e-6))
+    assert (v < 0).any()
+
+
+def test_udp_log_maps_equal_opencv_blur():
+    """The blur of the log maps is cv2.GaussianBlur's, bit for bit, for the codec's 3x3 kernel."""
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(3)
+    heat = (rng.random((3, 40, 37)) * rng.choice([1e-3, 1.0, 30.0], size=(3, 40, 37))).astype(np.float32)
+    logs = _reference.udp_log_maps(heat, 3)
+    for k in range(3):
+        dr = np.zeros((42, 39), np.float32)
+        dr[1:-1, 1:-1] = heat[k]
+        b = cv2.GaussianBlur(dr, (3, 3), 0)[1:-1, 1:-1]
+        b = b * (heat[k].max() / b.max())
+        want = np.log(np.clip(b, 1e-3, 50.0).astype(np.float64)).astype(np.float32)
+        np.testing.assert_array_equal(logs[k], want)
+
+
+@pytest.mark.parametrize("mode", ["shuffle", "threads", "block"])
+def test_udp_emu_schedules_equal_cpu(mode):
+    from hrdecode import _C
+
+    scenes = [synthetic.make_scene(height=40, width=48, num_people=5, seed=60 + i, tag_dim=2) for i in range(3)]
+    heat = np.stack([s.heatmaps for s in scenes])
+    tags = np.stack([s.tags for s in scenes])
+    cpu = hrdecode.Decoder("mmpose", backend="cpu", use_udp=True)(heat, tags)
+    try:
+        _C.emu_set_mode(mode, 5, 3)
+        emu = hrdecode.Decoder("mmpose", backend="emu", use_udp=True, device_candidates=3)(heat, tags)
+    finally:
+        _C.emu_set_mode("serial", 0, 4)
+    for a, b in zip(cpu, emu):
+        np.testing.assert_array_equal(a.keypoints, b.keypoints)
+        np.testing.assert_array_equal(a.scores, b.scores)
+    assert sum(r.num_people for r in cpu) > 0
+
+
+def test_udp_nonfinite_and_degenerate_maps(backend):
+    """NaN/inf pixels read as 0 in the blur; an all-zero map (blurred maximum 0) keeps the factor at 1; a flat
+    log map around a joint (Hessian eps * I) gives no shift. Always finite, always the reference's answer."""
+    s = synthetic.make_scene(height=48, width=48, num_people=4, seed=61)
+    heat = s.heatmaps.copy()
+    heat[:, ::5, ::3] = np.nan
+    heat[2] = np.inf
+    heat[5] = 0.0
+    dec = hrdecode.Decoder("mmpose", backend=backend, use_udp=True)
+    res = dec(heat, s.tags)
+    assert np.all(np.isfinite(res.keypoints)) and np.all(np.isfinite(res.scores))
+    _assert_same(res, _reference.decode(heat, s.tags, dec.config, solver=SOLVER))
+    one = np.zeros((1, 16, 16), np.float32)
+    one[0, 8, 8] = 1.0  # a single-pixel peak: after the 3x3 blur its log map is symmetric, so no shift
+    r = hrdecode.Decoder("mmpose", backend=backend, use_udp=True, joint_order=(0,))(one, np.zeros((1, 16, 16)))
+    assert r.num_people == 1
+    np.testing.assert_array_equal(r.keypoints[0, 0], [8.5, 8.5, 1.0])
+
+
+@pytest.mark.parametrize("kwargs,words", [
+    (dict(preset="higherhrnet", use_udp=True), ["use_udp", "mmpose"]),
+    (dict(preset="accurate", use_udp=True), ["use_udp", "mmpose"]),
+    (dict(preset="mmpose", use_udp=True, dark=True), ["use_udp", "dark"]),
+    (dict(preset="mmpose", use_udp=True, heat_abs=True), ["use_udp", "heat_abs"]),
+    (dict(preset="mmpose", use_udp=True, blur_kernel=2), ["blur_kernel", "2"]),
+])
+def test_bad_udp_overrides(kwargs, words):
+    with pytest.raises(ValueError) as ei:
+        hrdecode.Decoder(**kwargs)
+    for w in words:
+        assert w in str(ei.value)
+    with pytest.raises(TypeError, match="use_udp"):
+        hrdecode.Decoder("mmpose", use_udp="yes")

@@ -85,6 +85,49 @@ def test_mmpose_preset_batch_and_overrides(mmpose_ok, backend):
             np.testing.assert_array_equal(r.keypoints[..., 2], ks)
 
 
+def _assert_udp_matches_codec(dec: hrdecode.Decoder, s: synthetic.Scene, kp: np.ndarray, ks: np.ndarray,
+                              inst: np.ndarray) -> None:
+    """hrdecode's use_udp == the codec's, up to the codec's float32 log (NumPy's SIMD log, a few ulp from the
+    correctly rounded one and CPU-dependent): same people and instance scores, detected joints' values exact,
+    filled joints at the same pixels, coordinates within 1e-4 px, log scores of filled joints within 1e-5."""
+    r = dec(s.heatmaps, s.tags)
+    detected = hrdecode.Decoder(dec.preset, backend=dec.backend, **{**dec.overrides, "refine": False})(
+        s.heatmaps, s.tags).keypoints[..., 2] > 0
+    assert r.keypoints.shape[0] == kp.shape[0] == detected.shape[0]
+    np.testing.assert_array_equal(r.scores, inst)
+    np.testing.assert_allclose(r.keypoints[..., :2], kp, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(r.keypoints[..., 2], ks, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(r.keypoints[..., 2][detected], ks[detected])
+    np.testing.assert_array_equal(r.keypoints[..., :2][~detected], kp[~detected])  # integer pixels
+    return r
+
+
+def test_mmpose_use_udp_equals_mmpose_codec(mmpose_ok, backend):
+    """mmpose's use_udp=True: DARK-UDP at detected joints, missing joints filled from the codec's in-place
+    log maps (their scores are log values)."""
+    dec = hrdecode.Decoder("mmpose", backend=backend, use_udp=True)
+    total = exact = 0
+    for s in _scenes():
+        (kp, ks, inst), = mmpose_decode(s.heatmaps[None], s.tags[None], use_udp=True)
+        r = _assert_udp_matches_codec(dec, s, kp, ks, inst)
+        total += kp.shape[0]
+        exact += int(np.sum(r.keypoints[..., :2] == kp))
+    assert total > 50
+    assert exact > 0.8 * 2 * 17 * total  # most coordinates are bit-identical
+
+
+def test_mmpose_use_udp_kernel_and_overrides(mmpose_ok, backend):
+    """A 5x5 blur (OpenCV adds its taps in another order there: still within the tolerance), no centre
+    shift, fewer people."""
+    scenes = [s for s in _scenes() if s.heatmaps.shape == (17, 128, 128)][:3]
+    for kw, ours in [(dict(gaussian_kernel=5), dict(blur_kernel=5)),
+                     (dict(center_shift=0.0, max_instances=6, topk=6), dict(delta=0.0, max_people=6))]:
+        dec = hrdecode.Decoder("mmpose", backend=backend, use_udp=True, **ours)
+        for s in scenes:
+            (kp, ks, inst), = mmpose_decode(s.heatmaps[None], s.tags[None], use_udp=True, **kw)
+            _assert_udp_matches_codec(dec, s, kp, ks, inst)
+
+
 def test_omz_preset_equals_omz_decoder(omz_ok, backend):
     dec = hrdecode.Decoder("omz", backend=backend)
     total = 0

@@ -63,6 +63,8 @@ void check_params(const DecodeParams& prm, int K) {
   if (prm.max_people < 1 || prm.nms_kernel < 1 || prm.nms_kernel % 2 == 0 || prm.tile < 1 ||
       prm.device_candidates < 1)
     throw py::value_error("invalid decode parameters");
+  if (prm.use_udp && (prm.variant != Variant::MMPose || prm.dark || prm.heat_abs))
+    throw py::value_error("use_udp: only with the mmpose variant, without dark and heat_abs");
   if (prm.blur_kernel < 1 || prm.blur_kernel > kMaxBlurTaps || prm.blur_kernel % 2 == 0)
     throw py::value_error("blur_kernel: expected an odd int in [1, " + std::to_string(kMaxBlurTaps) + "], got " +
                           std::to_string(prm.blur_kernel));
@@ -283,6 +285,7 @@ PYBIND11_MODULE(_C, m) {
       .def_readwrite("refine", &DecodeParams::refine)
       .def_readwrite("dist_reweight", &DecodeParams::dist_reweight)
       .def_readwrite("dark", &DecodeParams::dark)
+      .def_readwrite("use_udp", &DecodeParams::use_udp)
       .def_readwrite("refine_own_tag", &DecodeParams::refine_own_tag)
       .def_readwrite("blur_kernel", &DecodeParams::blur_kernel)
       .def_readwrite("heat_abs", &DecodeParams::heat_abs)

@@ -115,6 +115,8 @@ HRD_INLINE uint32_t ordered_bits(float v) {
   return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
+HRD_INLINE float ordered_value(uint32_t u) { return bits_float((u & 0x80000000u) ? (u & 0x7fffffffu) : ~u); }
+
 // A 64-bit key ordering (value descending, then index ascending) as one unsigned integer, larger first:
 // an atomicMax over keys is an argmax with first-index ties. Never 0 for a finite value.
 HRD_INLINE unsigned long long value_index_key(float v, int32_t idx) {

@@ -232,10 +232,15 @@ HRD_INLINE void dark_taylor(const float* patch /* 5x5 */, float* x, float* y) {
 constexpr int kMaxBlurTaps = 31;
 constexpr double kDarkBottomUpMaxOffset = 1.0;
 
-// The blur kernel, host-made (gaussian_kernel_cv) and passed by value to kernels. taps == 0: DARK off.
+// Which sub-pixel step replaces the adjust shift, and its blur kernel (host-made with gaussian_kernel_cv,
+// passed by value to kernels): k in float64 for DARK, kf in float32 for DARK-UDP (OpenCV blurs float32
+// maps with a float32 kernel).
+enum class Subpixel : int { None = 0, Dark = 1, Udp = 2 };
 struct DarkSpec {
+  Subpixel mode = Subpixel::None;
   int taps = 0;
   double k[kMaxBlurTaps];
+  float kf[kMaxBlurTaps];
 };
 
 // The 13 log values around integer (x, y) (dark_applies(H, W, x, y) must hold) into patch (5x5). Each
@@ -285,7 +290,7 @@ HRD_INLINE void dark_local_patch(const float* map /* HxW */, int H, int W, int x
 // The bottom-up DARK shift of integer joint (x, y): true and (*sx, *sy) when the step applies.
 HRD_INLINE bool dark_shift_bottomup(const float* map /* HxW */, int H, int W, int x, int y, bool heat_abs,
                                     const DarkSpec& spec, float* sx, float* sy) {
-  if (spec.taps <= 0 || !dark_applies(H, W, float(x), float(y))) return false;
+  if (spec.mode != Subpixel::Dark || !dark_applies(H, W, float(x), float(y))) return false;
   float patch[25];
   dark_local_patch(map, H, W, x, y, heat_abs, spec, patch);
   const DarkDerivs d = dark_derivatives(patch);
@@ -296,6 +301,80 @@ HRD_INLINE bool dark_shift_bottomup(const float* map /* HxW */, int H, int W, in
   if (!(fabs(ox) <= kDarkBottomUpMaxOffset && fabs(oy) <= kDarkBottomUpMaxOffset)) return false;
   *sx = float(ox);
   *sy = float(oy);
+  return true;
+}
+
+// ---- mmpose DARK-UDP (the codec's use_udp=True: gaussian_blur + refine_keypoints_dark_udp) -------------
+//
+// Per joint map: the zero-padded map blurred with OpenCV's k x k Gaussian in float32, rows then columns, each
+// output as OpenCV's symmetric small-kernel filter adds it: centre * k[r] + (left_j + right_j) * k[r+j] for
+// j = 1..r (bit-identical to cv2.GaussianBlur for k = 3, the codec's default); rescaled by (map maximum /
+// blurred maximum) in float32, clipped to [1e-3, 50], log (float64 log rounded to float32; NumPy's float32
+// log, which the codec uses, is within a few ulp of it and CPU-dependent). The Taylor step then reads the
+// log map with edge padding, adds float32 eps to the Hessian's diagonal and inverts it in float64, as the
+// codec does, at every detected joint. Non-finite pixels read as 0 in the blur; the map maximum is over
+// finite pixels (0 if none); a zero blurred maximum keeps the factor at 1 (the codec divides by zero there).
+// The codec also fills missing joints from these log maps (it modifies the heatmaps in place), so with
+// use_udp the refine search runs on them and filled joints score their log value.
+
+constexpr float kUdpClipLo = 1e-3f, kUdpClipHi = 50.0f;
+
+// One symmetric-tap output along a line: v(j) is the pixel j steps away (zero outside), taps k (2r+1).
+template <class Pixel>
+HRD_INLINE float udp_symmetric_sum(const Pixel& v, const float* k, int r) {
+  float s = v(0) * k[r];
+  for (int j = 1; j <= r; ++j) s = s + (v(-j) + v(j)) * k[r + j];
+  return s;
+}
+
+// Row pass at (y, x) of map (HxW): zero outside the map, non-finite pixels as 0.
+HRD_INLINE float udp_blur_row_at(const float* map, int W, int y, int x, const float* k, int r) {
+  const float* row = map + int64_t(y) * W;
+  return udp_symmetric_sum([&](int j) { const int xx = x + j; return (xx >= 0 && xx < W) ? finite_or_zero(row[xx]) : 0.0f; }, k, r);
+}
+
+// Column pass at (y, x) over the row-pass map rows (HxW, zero rows outside).
+HRD_INLINE float udp_blur_col_at(const float* rows, int H, int W, int y, int x, const float* k, int r) {
+  return udp_symmetric_sum([&](int j) { const int yy = y + j; return (yy >= 0 && yy < H) ? rows[int64_t(yy) * W + x] : 0.0f; }, k, r);
+}
+
+HRD_INLINE float udp_factor(float orig_max, float blurred_max) {
+  return blurred_max == 0.0f ? 1.0f : orig_max / blurred_max;
+}
+
+// One value of the log map from a blurred value.
+HRD_INLINE float udp_log(float blurred, float factor) {
+  float v = blurred * factor;
+  v = v < kUdpClipLo ? kUdpClipLo : (v > kUdpClipHi ? kUdpClipHi : v);
+  return float(log(double(v)));
+}
+
+// The DARK-UDP shift at integer (x, y) of the log map (HxW), edge-padded. False when the Hessian (plus eps)
+// is singular (the codec raises) or the step is not finite or ends outside [-1, W] x [-1, H].
+HRD_INLINE bool udp_shift(const float* logmap /* HxW */, int H, int W, int x, int y, float* sx, float* sy) {
+  auto at = [&](int yy, int xx) {
+    yy = yy < 0 ? 0 : (yy > H - 1 ? H - 1 : yy);
+    xx = xx < 0 ? 0 : (xx > W - 1 ? W - 1 : xx);
+    return logmap[int64_t(yy) * W + xx];
+  };
+  const float i_ = at(y, x), ix1 = at(y, x + 1), iy1 = at(y + 1, x), ix1y1 = at(y + 1, x + 1);
+  const float ix1_y1_ = at(y - 1, x - 1), ix1_ = at(y, x - 1), iy1_ = at(y - 1, x);
+  const float dx = 0.5f * (ix1 - ix1_), dy = 0.5f * (iy1 - iy1_);
+  const float dxx = (ix1 - 2.0f * i_) + ix1_, dyy = (iy1 - 2.0f * i_) + iy1_;
+  const float dxy = 0.5f * (((((((ix1y1 - ix1) - iy1) + i_) + i_) - ix1_) - iy1_) + ix1_y1_);
+  const double eps = 1.1920928955078125e-07;  // np.finfo(np.float32).eps
+  const double h00 = double(dxx) + eps, h01 = double(dxy), h11 = double(dyy) + eps;
+  const double det = h00 * h11 - h01 * h01;
+  if (!(det != 0.0) || !is_finite(det)) return false;
+  const double ox = (h11 * double(dx) - h01 * double(dy)) / det;
+  const double oy = (h00 * double(dy) - h01 * double(dx)) / det;
+  // A step that would end more than 1 px outside the map (possible only off a peak, e.g. on a flat or tiny
+  // map) is not taken; the codec moves the joint there. (At the border the codec's edge padding gives steps
+  // of about half a pixel outwards, which are taken.)
+  const double nx = double(x) - ox, ny = double(y) - oy;
+  if (!(nx >= -1.0 && nx <= double(W) && ny >= -1.0 && ny <= double(H))) return false;
+  *sx = float(-ox);
+  *sy = float(-oy);
   return true;
 }
 

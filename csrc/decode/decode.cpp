@@ -8,6 +8,7 @@
 #include "common/buffers.h"
 #include "common/numeric.h"
 #include "common/thread_pool.h"
+#include "dark/udp_cpu.h"
 #include "nms/nms.h"
 #include "refine/refine.h"
 #include "refine/refine_rule.h"
@@ -53,10 +54,11 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   ensure(s.built, size_t(K));
   ensure(s.pending, size_t(K));
   std::atomic<bool> seen{false};
+  const float* search_maps = heat;  // what the refine searches (DARK-UDP: the log maps, set below)
   auto summarise = [&](int k) {
     const auto tt = Clock::now();
     const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
-    tile_summaries_hw(heat + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum);
+    tile_summaries_hw(search_maps + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum);
     s.tiles_ns[k] = std::chrono::duration<double, std::nano>(Clock::now() - tt).count();
     s.built[k] = 1;
   };
@@ -73,8 +75,17 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
     if (n > 0) seen.store(true, std::memory_order_relaxed);
     s.tiles_ns[k] = 0;
     s.built[k] = 0;
-    if (prm.refine && seen.load(std::memory_order_relaxed)) summarise(k);
+    if (prm.refine && !prm.use_udp && seen.load(std::memory_order_relaxed)) summarise(k);
   });
+  // DARK-UDP: the log maps the shifts and the fill search read (the refine summaries are built on them).
+  if (prm.use_udp && seen.load()) {
+    ensure(s.udp_log, size_t(K) * HW);
+    parallel_for(K, prm.threads, [&](int k) {
+      thread_local std::vector<float> rows, pad;
+      udp_log_map_cpu(heat + k * HW, H, W, dark, rows, pad, s.udp_log.data() + k * HW);
+    });
+    search_maps = s.udp_log.data();
+  }
   if (prm.refine && seen.load()) {
     int missing = 0;
     for (int k = 0; k < K; ++k)
@@ -84,7 +95,7 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   tm.candidates_ms = ms_since(t0);
   for (int k = 0; k < K; ++k) tm.refine_tiles_ms += s.tiles_ns[k] * 1e-6;
 
-  const int st = group_and_score(prm, K, H, W, L, prm.dark ? heat : nullptr, s, tm);
+  const int st = group_and_score(prm, K, H, W, L, prm.use_udp ? search_maps : (prm.dark ? heat : nullptr), s, tm);
   if (st != 0) return st;
   const Groups& g = s.groups;
   const int NP = s.NP;
@@ -123,7 +134,7 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
       }
       for (int k = 0; k < K; ++k) {
         if (g.cand[size_t(p) * K + k] >= 0) continue;  // only missing joints are searched
-        const float* hk = heat + k * HW;
+        const float* hk = search_maps + k * HW;
         const float* tk = tags + k * HW * L;
         const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
         const RefineHit hit = refine_search_hw(prm.variant, hk, tk, H, W, L, ptag, prm.heat_abs, grid, sum);
@@ -151,11 +162,14 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
 
 DarkSpec make_dark_spec(const DecodeParams& prm) {
   DarkSpec d;
-  d.taps = 0;
   for (double& v : d.k) v = 0.0;
-  if (prm.dark && prm.blur_kernel >= 1 && prm.blur_kernel <= kMaxBlurTaps && prm.blur_kernel % 2 == 1) {
+  for (float& v : d.kf) v = 0.0f;
+  if ((prm.dark || prm.use_udp) && prm.blur_kernel >= 1 && prm.blur_kernel <= kMaxBlurTaps &&
+      prm.blur_kernel % 2 == 1) {
+    d.mode = prm.use_udp ? Subpixel::Udp : Subpixel::Dark;
     d.taps = prm.blur_kernel;
     gaussian_kernel_cv(d.taps, d.k);
+    for (int i = 0; i < d.taps; ++i) d.kf[i] = float(d.k[i]);
   }
   return d;
 }
@@ -195,7 +209,8 @@ int group_and_score(const DecodeParams& prm, int K, int H, int W, int L, const f
     if (!(omz && prm.has_pose_threshold) || s.score[p] > prm.pose_threshold) s.keep[NP++] = p;
   s.NP = NP;
   // Coordinates of the kept people (the others are never read). dark_heat (KxHxW, the CPU backend): the
-  // DARK shift is computed here for the joints used only; other backends computed it for every candidate.
+  // DARK shift is computed here for the joints used only (from the heat maps; DARK-UDP: from the log maps);
+  // other backends computed it for every candidate.
   const DarkSpec dark = dark_heat != nullptr ? make_dark_spec(prm) : DarkSpec{};
   const int64_t HW = int64_t(H) * W;
   const float delta = prm.delta;
@@ -210,7 +225,12 @@ int group_and_score(const DecodeParams& prm, int K, int H, int W, int L, const f
         const int x = pk.idx % W, y = pk.idx / W;
         float sx = s.shifts[(size_t(k) * M + m) * 2];  // joint_shift: zero without adjust and dark
         float sy = s.shifts[(size_t(k) * M + m) * 2 + 1];
-        if (dark.taps > 0) dark_shift_bottomup(dark_heat + k * HW, H, W, x, y, prm.heat_abs, dark, &sx, &sy);
+        if (dark.mode == Subpixel::Udp) {
+          sx = sy = 0.0f;  // the shifts in s are the candidates' adjust shifts
+          udp_shift(dark_heat + k * HW, H, W, x, y, &sx, &sy);
+        } else if (dark.mode == Subpixel::Dark) {
+          dark_shift_bottomup(dark_heat + k * HW, H, W, x, y, prm.heat_abs, dark, &sx, &sy);
+        }
         X = float(x) + sx;
         Y = float(y) + sy;
         // HigherHRNet's +0.5 is part of its adjust step (and of the DARK step replacing it); mmpose adds
@@ -227,7 +247,7 @@ int group_and_score(const DecodeParams& prm, int K, int H, int W, int L, const f
       kp[3 * k + 1] = Y;
     }
   };
-  if (dark.taps > 0)
+  if (dark.mode == Subpixel::Dark)
     parallel_for(NP, prm.threads, coords);
   else
     for (int j = 0; j < NP; ++j) coords(j);

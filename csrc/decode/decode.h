@@ -24,6 +24,7 @@ struct DecodeParams {
   bool dist_reweight = false;
   bool refine_own_tag = true;        // OMZ: refine kept person j with its own tag; false: model_api's
                                      // pairing with the tag of the j-th person before the score filter
+  bool use_udp = false;              // mmpose variant: the codec's DARK-UDP step and fill on its log maps
   bool dark = false;                 // bottom-up DARK step for detected and refined joints (dark_rule.h)
   int blur_kernel = 11;              // odd, 1..kMaxBlurTaps: DARK's Gaussian blur
   bool heat_abs = false;             // OMZ: maps are signed (non-peaks negated); decode |heat|
@@ -67,6 +68,7 @@ struct DecodeScratch {
   std::vector<uint8_t> built;        // K: summaries built in the candidates loop
   std::vector<int32_t> pending;      // K: joints whose summaries are built after it
   std::vector<int64_t> searches, pixels;  // per kept person, refine statistics
+  std::vector<float> udp_log;        // KxHxW: DARK-UDP log maps (use_udp)
 };
 
 // OMZ refine: the row of s.groups.tag_mean that kept person j searches with. model_api indexes its tags

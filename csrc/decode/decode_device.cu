@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/thread_pool.h"
+#include "dark/udp.cu"
 #include "decode/decode.h"
 #include "nms/nms.cu"
 #include "nms/nms_rule.h"
@@ -61,6 +62,7 @@ class DevBuffer {
 struct Workspace {
   DevBuffer heat, tags, cand, count, peaks, npeaks, ctags, shifts, keys;
   DevBuffer pix, npix, ptag, rows, queries, rkeys, hits;
+  DevBuffer udp_log, udp_rows, udp_omax, udp_bmax;  // use_udp: log maps (NKxHxW), row pass, map maxima
   std::vector<int> count_h, npeaks_h;
   std::vector<Peak> peaks_h;
   std::vector<float> ctags_h, shifts_h, ptag_h;
@@ -145,9 +147,25 @@ int decode_batch(const DecodeParams& prm, const float* heat_in, const float* tag
   fill_zero(count, sizeof(int) * size_t(NK), st, "candidate counts");
   HR_LAUNCH(nms_compact_kernel, grid_for(NK * HW, kBlock), kBlock, st, heat, NK, H, W, radius, thr, C, cand, count);
   HR_LAUNCH(topk_rank_kernel, grid_for(NK * C, kBlock), kBlock, st, cand, count, NK, C, M, peaks, npeaks);
+  // DARK-UDP: the log maps, which the shifts and the refine searches read instead of the heat maps.
+  const DarkSpec sub = make_dark_spec(prm);
+  const float* search_maps = heat;
+  if (sub.mode == Subpixel::Udp) {
+    float* logs = ws.udp_log.get<float>(size_t(NK * HW), "DARK-UDP log maps");
+    float* rows = ws.udp_rows.get<float>(size_t(NK * HW), "DARK-UDP row pass");
+    unsigned* omax = ws.udp_omax.get<unsigned>(size_t(NK), "DARK-UDP map maxima");
+    unsigned* bmax = ws.udp_bmax.get<unsigned>(size_t(NK), "DARK-UDP blurred maxima");
+    fill_zero(omax, sizeof(unsigned) * size_t(NK), st, "DARK-UDP map maxima");
+    fill_zero(bmax, sizeof(unsigned) * size_t(NK), st, "DARK-UDP blurred maxima");
+    HR_LAUNCH(udp_max_kernel, grid_for(NK * HW, kBlock), kBlock, st, heat, NK, HW, omax);
+    HR_LAUNCH(udp_row_kernel, grid_for(NK * HW, kBlock), kBlock, st, heat, NK, H, W, sub, rows);
+    HR_LAUNCH(udp_col_kernel, grid_for(NK * HW, kBlock), kBlock, st, rows, NK, H, W, sub, logs, bmax);
+    HR_LAUNCH(udp_log_kernel, grid_for(NK * HW, kBlock), kBlock, st, logs, NK, HW, omax, bmax);
+    search_maps = logs;
+  }
   auto details_and_download = [&] {
-    HR_LAUNCH(candidate_details_kernel, grid_for(NK * M, kBlock), kBlock, st, heat, tags, NK, H, W, L, M, peaks,
-              npeaks, prm.variant, prm.heat_abs, prm.adjust, make_dark_spec(prm), ctags, shifts);
+    HR_LAUNCH(candidate_details_kernel, grid_for(NK * M, kBlock), kBlock, st, search_maps, tags, NK, H, W, L, M,
+              peaks, npeaks, prm.variant, prm.heat_abs, prm.adjust, sub, ctags, shifts);
     ws.count_h.resize(size_t(NK));
     ws.npeaks_h.resize(size_t(NK));
     ws.peaks_h.resize(size_t(NK) * M);
@@ -253,9 +271,9 @@ int decode_batch(const DecodeParams& prm, const float* heat_in, const float* tag
       DeviceHit* hits = ws.hits.get<DeviceHit>(size_t(Q), "refine hits");
       copy_to_device(q, ws.q_h.data(), sizeof(RefineQuery) * size_t(Q), st, "refine queries");
       fill_zero(rkeys, sizeof(unsigned long long) * size_t(Q), st, "refine keys");
-      search(prm.variant, prm.heat_abs, heat, tags, H, W, L, q, Q, ptag, rkeys, st);
-      HR_LAUNCH(refine_finish_kernel, grid_for(Q, kBlock), kBlock, st, heat, H, W, q, Q, rkeys, prm.variant,
-                prm.heat_abs, make_dark_spec(prm), hits);
+      search(prm.variant, prm.heat_abs, search_maps, tags, H, W, L, q, Q, ptag, rkeys, st);
+      HR_LAUNCH(refine_finish_kernel, grid_for(Q, kBlock), kBlock, st, search_maps, H, W, q, Q, rkeys, prm.variant,
+                prm.heat_abs, sub, hits);
       ws.hits_h.resize(size_t(Q));
       copy_to_host(ws.hits_h.data(), hits, sizeof(DeviceHit) * size_t(Q), st, "refine hits");
       sync(st, "refine");

@@ -66,12 +66,17 @@ HRD_INLINE void adjust_shift(Variant variant, const float* map, int H, int W, in
   }
 }
 
-// The shift of a detected joint: the bottom-up DARK step where the `dark` option is on and the step
-// applies (dark_shift_bottomup), else the preset's adjust if `adjust` is on, else none.
+// The shift of a detected joint: with use_udp, the DARK-UDP step on the log map (map is that log map);
+// else the bottom-up DARK step where the `dark` option is on and the step applies (dark_shift_bottomup);
+// else the preset's adjust if `adjust` is on; else none.
 HRD_INLINE void joint_shift(Variant variant, const float* map, int H, int W, int x, int y, bool heat_abs,
                             bool adjust, const DarkSpec& dark, float* sx, float* sy) {
   *sx = 0.0f;
   *sy = 0.0f;
+  if (dark.mode == Subpixel::Udp) {
+    if (!udp_shift(map, H, W, x, y, sx, sy)) *sx = *sy = 0.0f;
+    return;
+  }
   if (dark_shift_bottomup(map, H, W, x, y, heat_abs, dark, sx, sy)) return;
   if (adjust) adjust_shift(variant, map, H, W, x, y, heat_abs, sx, sy);
 }

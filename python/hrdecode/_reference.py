@@ -22,7 +22,7 @@ from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 
-from .decoder import DecodeConfig, default_joint_order
+from .decoder import DecodeConfig, blur_taps, default_joint_order
 
 __all__ = ["decode", "candidates", "nms_mask", "refine_search", "default_solver"]
 
@@ -256,6 +256,65 @@ class _DarkMaps:
         return np.float32(ox), np.float32(oy)
 
 
+def udp_log_maps(heat: np.ndarray, kernel: int) -> np.ndarray:
+    """mmpose's DARK-UDP log maps of (K, H, W) maps, float32 (dark_rule.h "mmpose DARK-UDP"): OpenCV's
+    symmetric float32 blur of the zero-padded map (rows, then columns: centre * k[r] + (left + right) * k[r+j]),
+    times (map maximum / blurred maximum), clipped to [1e-3, 50], log."""
+    from .topdown import _reference_gaussian_kernel
+
+    f32 = np.float32
+    kern = _reference_gaussian_kernel(kernel).astype(f32)
+    r = kernel // 2
+    K, H, W = heat.shape
+    finite = np.isfinite(heat)
+    P = np.zeros((K, H, W + 2 * r), f32)
+    P[:, :, r:r + W] = np.where(finite, heat, f32(0))
+    R = P[:, :, r:r + W] * kern[r]
+    for j in range(1, r + 1):
+        R = R + (P[:, :, r - j:r - j + W] + P[:, :, r + j:r + j + W]) * kern[r + j]
+    Q = np.zeros((K, H + 2 * r, W), f32)
+    Q[:, r:r + H] = R
+    B = Q[:, r:r + H] * kern[r]
+    for j in range(1, r + 1):
+        B = B + (Q[:, r - j:r - j + H] + Q[:, r + j:r + j + H]) * kern[r + j]
+    out = np.empty_like(B)
+    for k in range(K):
+        fin = heat[k][finite[k]]
+        omax = f32(fin.max()) if fin.size else f32(0)
+        bmax = f32(B[k].max())
+        factor = f32(1) if bmax == 0 else f32(omax / bmax)
+        v = (B[k] * factor).astype(f32)
+        v = np.where(v < f32(1e-3), f32(1e-3), np.where(v > f32(50), f32(50), v))
+        out[k] = np.log(v.astype(np.float64)).astype(f32)
+    return out
+
+
+def _udp_shift(lm: np.ndarray, x: int, y: int) -> Tuple[np.float32, np.float32]:
+    """The codec's DARK-UDP Taylor step at integer (x, y) of a log map, edge-padded (dark_rule.h udp_shift)."""
+    H, W = lm.shape
+    f32 = np.float32
+
+    def at(yy: int, xx: int) -> np.float32:
+        return lm[min(max(yy, 0), H - 1), min(max(xx, 0), W - 1)]
+
+    i_, ix1, iy1, ix1y1 = at(y, x), at(y, x + 1), at(y + 1, x), at(y + 1, x + 1)
+    ix1_y1_, ix1_, iy1_ = at(y - 1, x - 1), at(y, x - 1), at(y - 1, x)
+    dx, dy = f32(0.5) * (ix1 - ix1_), f32(0.5) * (iy1 - iy1_)
+    dxx, dyy = (ix1 - f32(2) * i_) + ix1_, (iy1 - f32(2) * i_) + iy1_
+    dxy = f32(0.5) * (((((((ix1y1 - ix1) - iy1) + i_) + i_) - ix1_) - iy1_) + ix1_y1_)
+    eps = float(np.finfo(np.float32).eps)
+    h00, h01, h11 = float(dxx) + eps, float(dxy), float(dyy) + eps
+    det = h00 * h11 - h01 * h01
+    if det == 0 or not np.isfinite(det):
+        return f32(0), f32(0)
+    ox = (h11 * float(dx) - h01 * float(dy)) / det
+    oy = (h00 * float(dy) - h01 * float(dx)) / det
+    nx, ny = x - ox, y - oy  # a step ending > 1 px outside the map is not taken (the codec would move there)
+    if not (-1.0 <= nx <= W and -1.0 <= ny <= H):
+        return f32(0), f32(0)
+    return f32(-ox), f32(-oy)
+
+
 def _joint_shift(variant: str, hm: np.ndarray, k: int, x: int, y: int, dark: "_DarkMaps | None",
                  adjust: bool) -> Tuple[np.float32, np.float32]:
     """DARK where the `dark` option is on and the step applies, else the adjust shift (if adjust), else 0."""
@@ -343,15 +402,19 @@ def decode(heatmaps: np.ndarray, tags: np.ndarray, cfg: DecodeConfig,
     absheat = np.abs(heat) if cfg.heat_abs else heat
 
     # 3. adjust (or DARK) and scores
-    dark = _DarkMaps(absheat, cfg.blur_kernel) if cfg.dark else None
+    dark = _DarkMaps(absheat, blur_taps(cfg)) if cfg.dark else None
     # refined joints: HigherHRNet and mmpose shift on the signed map, OMZ on |heat| (whatever heat_abs says)
-    dark_signed = (_DarkMaps(heat, cfg.blur_kernel) if cfg.heat_abs else dark) if cfg.dark else None
-    dark_abs = (dark if cfg.heat_abs else _DarkMaps(np.abs(heat), cfg.blur_kernel)) if cfg.dark else None
+    dark_signed = (_DarkMaps(heat, blur_taps(cfg)) if cfg.heat_abs else dark) if cfg.dark else None
+    dark_abs = (dark if cfg.heat_abs else _DarkMaps(np.abs(heat), blur_taps(cfg))) if cfg.dark else None
+    logs = udp_log_maps(heat, blur_taps(cfg)) if cfg.use_udp and P > 0 else None
     for p in range(P):
         for k in range(K):
             if kp[p, k, 2] > 0:
                 x, y = int(kp[p, k, 0]), int(kp[p, k, 1])
-                sx, sy = _joint_shift(variant, absheat[k], k, x, y, dark, cfg.adjust)
+                if logs is not None:
+                    sx, sy = _udp_shift(logs[k], x, y)
+                else:
+                    sx, sy = _joint_shift(variant, absheat[k], k, x, y, dark, cfg.adjust)
                 kp[p, k, 0] += sx
                 kp[p, k, 1] += sy
                 if variant != "higherhrnet" or cfg.adjust or cfg.dark:
@@ -378,7 +441,8 @@ def decode(heatmaps: np.ndarray, tags: np.ndarray, cfg: DecodeConfig,
             for k in range(K):
                 if people[p].joints[k, 2] > 0:
                     continue
-                i, hv = refine_search(variant, heat[k], tag[k], ptag, cfg.heat_abs)
+                # use_udp: the codec fills from its log maps
+                i, hv = refine_search(variant, logs[k] if logs is not None else heat[k], tag[k], ptag, cfg.heat_abs)
                 if i < 0:
                     continue
                 x, y = i % W, i // W

@@ -56,8 +56,13 @@ class DecodeConfig:
         dark: DARK sub-pixel step (Taylor expansion of the log of the Gaussian-blurred map) for every
             detected and refined joint, replacing the quarter-pixel adjust where it applies (a maximum
             within one pixel, at least two pixels from the border); elsewhere the adjust rule stays.
-        blur_kernel: odd size (1..31) of DARK's Gaussian blur, OpenCV's sigma for that size (11: sigma 2,
-            the training sigma of HigherHRNet's maps; tie it to the heatmap sigma).
+        blur_kernel: odd size (1..31) of the Gaussian blur of ``dark`` and ``use_udp``, OpenCV's sigma for
+            that size (11: sigma 2, the training sigma of HigherHRNet's maps; tie it to the heatmap sigma).
+            None: 11 for ``dark``, 3 for ``use_udp`` (mmpose's ``decode_gaussian_kernel``).
+        use_udp: mmpose rules only: the codec's ``use_udp=True`` decoding. Detected joints get its DARK-UDP
+            step (blur, rescale to the map maximum, clip to [1e-3, 50], log, Taylor step with edge padding)
+            instead of the quarter-pixel shift, and missing joints are filled from those log maps (as the
+            codec does: its blur modifies the heatmaps in place), so filled joints score their log value.
         delta: offset added to adjusted joint coordinates (0.5: pixel-centre coordinates).
         pose_threshold: keep only people whose score is greater than this (None: keep all).
         joint_order: grouping order of the joints (None: COCO order for K == 17, else 0..K-1).
@@ -81,7 +86,8 @@ class DecodeConfig:
     dist_reweight: bool = False
     refine_own_tag: bool = True
     dark: bool = False
-    blur_kernel: int = 11
+    blur_kernel: Optional[int] = None
+    use_udp: bool = False
     delta: float = 0.5
     pose_threshold: Optional[float] = None
     joint_order: Optional[Tuple[int, ...]] = None
@@ -89,6 +95,14 @@ class DecodeConfig:
     refine_tile: int = 4
     num_threads: Optional[int] = None
     device_candidates: int = 1024
+
+
+def blur_taps(cfg: DecodeConfig) -> int:
+    """The blur kernel size a config decodes with: ``blur_kernel``, or 11 for ``dark`` and 3 for ``use_udp``
+    when it is None."""
+    if cfg.blur_kernel is not None:
+        return int(cfg.blur_kernel)
+    return 3 if cfg.use_udp else 11
 
 
 #: The presets. Each reproduces one reference decoder (see README, "Presets").
@@ -188,11 +202,20 @@ def _validate(cfg: DecodeConfig) -> DecodeConfig:
     if k % 2 == 0:
         raise ValueError(f"nms_kernel: expected an odd window size (1, 3, 5, ...), got {k}")
     for name in ("use_detection_val", "ignore_too_much", "adjust", "refine", "dist_reweight", "refine_own_tag", "dark",
-                 "heat_abs"):
+                 "heat_abs", "use_udp"):
         _check_bool(name, getattr(cfg, name))
-    b = _check_int("blur_kernel", cfg.blur_kernel, 1, 31)
-    if b % 2 == 0:
-        raise ValueError(f"blur_kernel: expected an odd kernel size (1, 3, ..., 31), got {b}")
+    if cfg.blur_kernel is not None:
+        b = _check_int("blur_kernel", cfg.blur_kernel, 1, 31)
+        if b % 2 == 0:
+            raise ValueError(f"blur_kernel: expected an odd kernel size (1, 3, ..., 31), got {b}")
+    if cfg.use_udp:
+        if cfg.variant != "mmpose":
+            raise ValueError(f"use_udp: mmpose's DARK-UDP decoding needs the mmpose rules (preset 'mmpose'), "
+                             f"got variant {cfg.variant!r}")
+        if cfg.dark:
+            raise ValueError("use_udp: expected dark=False (use_udp is mmpose's own DARK variant), got dark=True")
+        if cfg.heat_abs:
+            raise ValueError("use_udp: expected heat_abs=False (the codec decodes plain maps), got heat_abs=True")
     _check_real("delta", cfg.delta)
     if cfg.pose_threshold is not None:
         _check_real("pose_threshold", cfg.pose_threshold)
@@ -322,6 +345,8 @@ class Decoder:
             if isinstance(jo, (Sequence, np.ndarray)) and not isinstance(jo, (str, bytes)):
                 overrides["joint_order"] = tuple(jo)
         self.preset = preset
+        #: The overrides given (the full configuration is ``config``).
+        self.overrides: Dict[str, Any] = dict(overrides)
         #: The backend asked for. "auto" decodes host arrays on the CPU and device arrays with CUDA when a
         #: device is usable (see ``last_backend`` for the one a call used).
         self.backend = backend
@@ -361,7 +386,8 @@ class Decoder:
         p.dist_reweight = c.dist_reweight
         p.refine_own_tag = c.refine_own_tag
         p.dark = c.dark
-        p.blur_kernel = c.blur_kernel
+        p.use_udp = c.use_udp
+        p.blur_kernel = blur_taps(c)
         p.heat_abs = c.heat_abs
         p.delta = c.delta
         p.has_pose_threshold = c.pose_threshold is not None

@@ -66,6 +66,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   p.dark = more & 1;
   p.blur_kernel = 1 + 2 * ((more >> 1) % 8);  // 1..15
   p.refine_own_tag = more & 0x80;
+  p.use_udp = (more & 0x40) && p.variant == Variant::MMPose && !p.heat_abs;
+  if (p.use_udp) p.dark = false;
   for (int k = 0; k < K; ++k) p.joint_order.push_back(k);
   if (K > 1 && (flags & 0x40)) std::swap(p.joint_order[0], p.joint_order[size_t(K) - 1]);
 
