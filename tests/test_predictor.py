@@ -555,6 +555,13 @@ def test_mmpose_preset_and_bad_presets():
     assert np.abs(res.keypoints[0, :, :2] - [100.0, 40.0]).max() < 2.0
     with pytest.raises(ValueError, match="preset"):
         Predictor(BlobNet(), preset="omz")
+    # accurate: pixel-index coordinates through the same affine, DARK on the blob's (Gaussian) peak
+    hh = Predictor(BlobNet(), input_size=128, flip=False)(img)
+    acc = Predictor(BlobNet(), preset="accurate", input_size=128, flip=False)(img)
+    assert acc.num_people == 1 and hh.num_people >= 1
+    err_acc = np.abs(acc.keypoints[0, :, :2] - [100.0, 40.0]).max()
+    err_hh = np.abs(hh.keypoints[0, :, :2] - [100.0, 40.0]).max()
+    assert err_acc < 0.05 and err_hh > 0.2, (err_acc, err_hh)  # measured: 0.002 px and 0.55 px
     with pytest.raises(ValueError, match="flip_index"):
         Predictor(BlobNet(), input_size=128, flip_index=[0, 1])(img)
 

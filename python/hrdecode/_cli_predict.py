@@ -42,6 +42,8 @@ def add_parsers(sub: Any) -> None:
     pr.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default auto")
     pr.add_argument("--input-size", type=int, default=None, help="short side of the network input "
                                                                  "(default: the architecture's, 512 for W32)")
+    pr.add_argument("--preset", choices=("higherhrnet", "mmpose", "accurate"), default="higherhrnet",
+                    help="decoder preset for HigherHRNet-layout models (default higherhrnet; OMZ models use omz)")
     pr.add_argument("--threshold", type=float, default=0.1, help="joint score threshold for drawing (default 0.1)")
     pr.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -146,7 +148,7 @@ def _predict(args: argparse.Namespace) -> int:
     from .predictor import Predictor, load_image
 
     p = Predictor(args.model, arch=args.arch, device=args.device, flip=not args.no_flip, scales=tuple(args.scales),
-                  input_size=args.input_size)
+                  input_size=args.input_size, preset=args.preset)
     print(f"model {args.model}: {p}", file=sys.stderr)
     if args.vis_dir:
         os.makedirs(args.vis_dir, exist_ok=True)

@@ -515,8 +515,10 @@ class Predictor:
         device: "auto" (CUDA when ONNX Runtime's CUDA provider or torch's CUDA works, else CPU), "cpu", "cuda".
         flip: HigherHRNet's flip test (average with the mirrored image). Not applied to OMZ models.
         scales: test scales; with more than one, 1.0 must be among them (its tags are the ones decoded).
-        preset: decoder preset for HigherHRNet-layout models ("higherhrnet" or "mmpose"); OMZ models always
-            decode with "omz".
+        preset: decoder preset for HigherHRNet-layout models ("higherhrnet", "mmpose" or "accurate"); OMZ
+            models always decode with "omz". The decoder's coordinates go through the inverse affine as they
+            are, so "accurate" (pixel-index coordinates) gives unbiased image coordinates and the others keep
+            their references' +0.5.
         input_size: short side of the network input (None: 512 for W32, 640 for W48, the OMZ model's size).
         flip_index: joint permutation under a horizontal flip (None: COCO for K=17, CrowdPose for K=14).
         decoder_overrides: passed to :class:`hrdecode.Decoder`.
@@ -542,9 +544,9 @@ class Predictor:
         if len(scales) > 1 and 1.0 not in scales:
             raise ValueError(f"scales: with several scales 1.0 must be one of them (its tags are decoded), got "
                              f"{list(scales)!r}")
-        if preset not in ("higherhrnet", "mmpose"):
-            raise ValueError(f"preset: expected 'higherhrnet' or 'mmpose' (OMZ models pick 'omz' themselves), "
-                             f"got {preset!r}")
+        if preset not in ("higherhrnet", "mmpose", "accurate"):
+            raise ValueError(f"preset: expected 'higherhrnet', 'mmpose' or 'accurate' (OMZ models pick 'omz' "
+                             f"themselves), got {preset!r}")
         if input_size is not None and (isinstance(input_size, bool) or not isinstance(input_size, int)
                                        or input_size < 64):
             raise ValueError(f"input_size: expected an int >= 64, got {input_size!r}")
