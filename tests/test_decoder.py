@@ -382,12 +382,22 @@ def test_candidates_equal_the_rule(kernel, seed):
             np.testing.assert_array_equal(v, rv)
 
 
+def _check_pruned_refine(variant, heat, tags, p, tile, trial):
+    """The pruned search equals the brute-force scan and the NumPy reference."""
+    name = ["higherhrnet", "mmpose", "omz"][variant]
+    heat_abs = variant == 2
+    fast = _C.refine_search(variant, heat, tags, p, heat_abs, tile, False)
+    brute = _C.refine_search(variant, heat, tags, p, heat_abs, tile, True)
+    ref = _reference.refine_search(name, heat, tags, p, heat_abs)
+    assert fast == brute, (trial, fast, brute)
+    assert fast[0] == ref[0] and (fast[0] < 0 or fast[1] == np.float32(ref[1])), (trial, fast, ref)
+
+
 @pytest.mark.parametrize("variant", [0, 1, 2])
 @pytest.mark.parametrize("L", [1, 2, 3])
 @pytest.mark.parametrize("tile", [1, 3, 4, 8, 16, 64])
 def test_pruned_refine_equals_brute_force(variant, L, tile):
     rng = np.random.default_rng(variant * 100 + L * 10 + tile)
-    name = ["higherhrnet", "mmpose", "omz"][variant]
     for trial in range(25):
         H, W = int(rng.integers(1, 50)), int(rng.integers(1, 50))
         heat = (rng.random((H, W)) * rng.choice([0.3, 1.0, 3.0])).astype(np.float32)
@@ -405,12 +415,33 @@ def test_pruned_refine_equals_brute_force(variant, L, tile):
             heat[rng.random((H, W)) < 0.05] = rng.choice([np.inf, -np.inf])
             tags[rng.random((H, W, L)) < 0.05] = rng.choice([np.inf, -np.inf])
         p = (rng.normal(size=L) * 2).astype(np.float32)
-        heat_abs = variant == 2
-        fast = _C.refine_search(variant, heat, tags, p, heat_abs, tile, False)
-        brute = _C.refine_search(variant, heat, tags, p, heat_abs, tile, True)
-        ref = _reference.refine_search(name, heat, tags, p, heat_abs)
-        assert fast == brute, (trial, fast, brute)
-        assert fast[0] == ref[0] and (fast[0] < 0 or fast[1] == np.float32(ref[1])), (trial, fast, ref)
+        _check_pruned_refine(variant, heat, tags, p, tile, trial)
+
+
+@pytest.mark.parametrize("variant", [0, 1, 2])
+@pytest.mark.parametrize("L", [1, 2])
+@pytest.mark.parametrize("tile", [3, 4])
+def test_pruned_refine_reaches_cold_tiles(variant, L, tile):
+    """Only the hottest tiles are summarised in heat order; a search whose best score stays below them
+    (the tags near the person's tag lie where the heat is low) reads the other ("cold") tiles itself.
+    Pruned == brute force == NumPy reference there too, with NaN/inf pixels and ties."""
+    rng = np.random.default_rng(500 + variant * 10 + L * 3 + tile)
+    for trial in range(12):
+        H, W = int(rng.integers(24, 90)), int(rng.integers(24, 90))
+        heat = rng.random((H, W)).astype(np.float32)
+        cold_cols = W - int(rng.integers(3, 12))
+        heat[:, cold_cols:] *= np.float32(rng.choice([0.02, 0.1, 0.3]))
+        if trial % 3 == 0:
+            heat = np.round(heat * 64) / 64  # ties
+        if variant == 2:
+            heat = heat * rng.choice([-1, 1], size=heat.shape).astype(np.float32)
+        ramp = np.linspace(0.0, 12.0, W, dtype=np.float32)[None, :, None]
+        tags = (ramp + rng.normal(size=(H, W, L)) * 0.3).astype(np.float32)
+        if trial % 4 == 1:
+            heat[rng.random((H, W)) < 0.05] = np.nan
+            tags[rng.random((H, W, L)) < 0.05] = rng.choice([np.nan, np.inf, -np.inf])
+        p = np.full(L, 12.0 + rng.normal() * 0.5, np.float32)
+        _check_pruned_refine(variant, heat, tags, p, tile, trial)
 
 
 def test_refine_tile_size_does_not_change_results(backend):
