@@ -382,6 +382,31 @@ def test_candidates_equal_the_rule(kernel, seed):
             np.testing.assert_array_equal(v, rv)
 
 
+@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
+@pytest.mark.parametrize("seed", range(4))
+def test_candidates_equal_the_rule_on_wide_maps(kernel, seed):
+    """The CPU scan tests 16 pixels at a time against the threshold and the four direct neighbours of interior
+    pixels four at a time. Widths around multiples of 4 and 16, maps smaller than the window, plateaus across
+    vector lanes, NaN and +-inf next to peaks (they never suppress), values exactly at the threshold."""
+    rng = np.random.default_rng(1000 + seed)
+    shapes = [(1, 16), (2, 17), (max(kernel - 1, 1), 32), (3, 33), (5, 15), (40, 31), (24, 48), (33, 70), (9, 100)]
+    for H, W in shapes:
+        h = (rng.random((H, W)) ** 2).astype(np.float32)
+        for _ in range(H):  # plateaus: runs of equal values along rows, crossing lane boundaries
+            y, x = int(rng.integers(H)), int(rng.integers(W))
+            h[y, x:x + int(rng.integers(2, 9))] = np.float32(rng.choice([0.5, 0.75, 1.0]))
+        h[rng.random((H, W)) < 0.05] = np.float32(0.5)  # exactly at a threshold below
+        if seed % 2:
+            for v, share in ((np.nan, 0.04), (np.inf, 0.03), (-np.inf, 0.03)):
+                h[rng.random((H, W)) < share] = v
+        for thr in (0.0, 0.25, float(np.float32(0.5)), 0.9):
+            for M in (5, H * W + 1):
+                v, i = _C.topk_candidates(h, kernel, thr, M)
+                rv, ri = _reference.candidates(h, kernel, thr, M)
+                np.testing.assert_array_equal(i, ri)
+                np.testing.assert_array_equal(v, rv)
+
+
 def _check_pruned_refine(variant, heat, tags, p, tile, trial):
     """The pruned search equals the brute-force scan and the NumPy reference."""
     name = ["higherhrnet", "mmpose", "omz"][variant]
