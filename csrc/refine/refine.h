@@ -18,13 +18,15 @@ struct TileGrid {
 };
 inline TileGrid make_tile_grid(int H, int W, int T) { return TileGrid{T, (H + T - 1) / T, (W + T - 1) / T}; }
 
-// Summaries of one joint's maps. hmax: largest finite heat (|heat| if heat_abs) of every tile, -inf if none.
+// Summaries of one joint's maps. hmax: the hottest heat (|heat| if heat_abs) of every tile: at least its
+// largest finite value (+inf pixels may count, which only loosens bounds), -inf if none, never NaN.
 // Heat bucket of a tile: the top 12 bits of the order-preserving key of its hmax. The "hot" tiles are the
-// hottest whole buckets, at least a quarter of the tiles (an eighth on large maps): order lists them by decreasing bucket, ascending
-// index within a bucket, with their first pixel (ooff), their hmax (ohmax) and the smallest and largest finite tag value of each
-// dimension (olo, ohi: n_hot x L, lo > hi if none). info = (n_hot, cut): every other ("cold") tile has a
-// bucket below cut (0: there is none); a search reaches them only when its best score stays below that, and
-// then reads their tags itself. rbkt, count: the sort's scratch.
+// hottest whole buckets, at least a quarter of the tiles (an eighth on large maps): order lists them by
+// decreasing bucket, ascending index within a bucket, with their first pixel (ooff), their hmax (ohmax)
+// and the smallest and largest finite tag value of each dimension (olo, ohi: n_hot x L, lo > hi if none).
+// info = (n_hot, cut): every other ("cold") tile has a bucket below cut (0: there is none); a search
+// reaches them only when its best score stays below that, and then reads their tags itself. rbkt, count:
+// the sort's scratch.
 struct TileSummary {
   float* hmax;      // TYxTX
   int32_t* order;   // n_hot (+3 padding)
@@ -40,9 +42,11 @@ struct TileSummary {
 std::size_t tile_summary_words(TileGrid g, int L);
 TileSummary tile_summary_at(float* base, TileGrid g, int L);
 
+// hmax_ready: out.hmax was already filled (4x4 tiles: by topk_candidates_hw in the NMS pass).
 void tile_summaries_hw(const float* heat,  // HxW
                        const float* tags,  // HxWxL
-                       int H, int W, int L, TileGrid grid, bool heat_abs, const TileSummary& out);
+                       int H, int W, int L, TileGrid grid, bool heat_abs, const TileSummary& out,
+                       bool hmax_ready = false);
 
 struct RefineHit {
   int32_t idx;         // flat index of the winning pixel, -1 if no pixel has a finite heat and score

@@ -7,6 +7,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "nms/nms.h"
 #include "refine/refine.h"
 #include "refine/refine_rule.h"
 
@@ -16,7 +17,9 @@ namespace {
 // Score pixels [x, x+n) of one row into sc, then examine only those that reach the best. NC > 0 fixes n at
 // compile time (the 4-wide tiles of the pruned search), which lets the first loop become straight SIMD code.
 #if defined(__SSE2__)
-inline __m128 select4(__m128 mask, __m128 a, __m128 b) { return _mm_or_ps(_mm_and_ps(mask, a), _mm_andnot_ps(mask, b)); }
+inline __m128 select4(__m128 mask, __m128 a, __m128 b) {
+  return _mm_or_ps(_mm_and_ps(mask, a), _mm_andnot_ps(mask, b));
+}
 
 // refine_score(h, refine_penalty_t<V, 1>(t, p)) for four pixels at once, L = 1: the same IEEE operations in
 // the same order, so the scores are bit-identical to the scalar rule (tests compare the pruned search, which
@@ -167,58 +170,13 @@ inline float hmin4(__m128 v) {
   return _mm_cvtss_f32(v);
 }
 
-// The same for 4-pixel-wide tiles with SSE2: one vector per tile row. maxps returns its second operand when
-// either is NaN, so with the accumulator second NaN pixels are ignored for free. +inf is not excluded here:
-// it can only raise a tile's heat, which keeps every bound valid (a looser bound changes what is scanned,
-// never the result: such pixels never win).
-template <bool ABS>
-void tile_row_hmax_t4(const float* heat, int W, TileGrid g, int ty, int y0, int y1, float* hmax) {
-  const __m128 ninf = _mm_set1_ps(-kInf);
-  const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
-  float* out = hmax + ty * g.TX;
-  const int full = W / 4;  // tiles with 4 columns
-  int tx = 0;
-  // Four tiles at a time: per tile a vertical reduction over its rows, then one 4x4 transpose turns the
-  // four horizontal reductions into three vector operations.
-  for (; tx + 4 <= full; tx += 4) {
-    __m128 hm[4] = {ninf, ninf, ninf, ninf};
-    for (int y = y0; y < y1; ++y) {
-      const float* hr = heat + int64_t(y) * W + tx * 4;
-      for (int q = 0; q < 4; ++q) {
-        __m128 h = _mm_loadu_ps(hr + 4 * q);
-        if (ABS) h = _mm_and_ps(h, absmask);
-        hm[q] = _mm_max_ps(h, hm[q]);
-      }
-    }
-    _MM_TRANSPOSE4_PS(hm[0], hm[1], hm[2], hm[3]);
-    _mm_storeu_ps(out + tx, _mm_max_ps(_mm_max_ps(hm[0], hm[1]), _mm_max_ps(hm[2], hm[3])));
-  }
-  for (; tx < full; ++tx) {
-    __m128 hm = ninf;
-    for (int y = y0; y < y1; ++y) {
-      __m128 h = _mm_loadu_ps(heat + int64_t(y) * W + tx * 4);
-      if (ABS) h = _mm_and_ps(h, absmask);
-      hm = _mm_max_ps(h, hm);
-    }
-    out[tx] = hmax4(hm);
-  }
-  if (full < g.TX) {  // a narrower last tile
-    const int x0 = full * 4, n = W - x0;
-    float hm = -kInf;
-    for (int y = y0; y < y1; ++y)
-      for (int j = 0; j < n; ++j) {
-        const float h = heat[int64_t(y) * W + x0 + j];
-        hm = fmaxf_keep(hm, finite_or(ABS ? fabsf(h) : h, -kInf));
-      }
-    out[full] = hm;
-  }
-}
 #endif
 
 // Smallest and largest finite tag value per dimension of the pixels [y0, y1) x [x0, x1) (lo > hi if none).
-__attribute__((always_inline)) inline void tile_tag_range(const float* tags, int W, int L, int y0, int y1, int x0, int x1, float* lo, float* hi) {
+__attribute__((always_inline)) inline void tile_tag_range(const float* tags, int W, int L, int y0, int y1, int x0,
+                                                          int x1, float* lo, float* hi) {
 #if defined(__SSE2__)
-  if (L == 1 && x1 - x0 == 4) {  // as tile_row_hmax_t4: NaN ignored by the operand order, +-inf kept
+  if (L == 1 && x1 - x0 == 4) {  // as tile_heat_t4_hw: NaN ignored by the operand order, +-inf kept
     const float* tp = tags + int64_t(y0) * W + x0;
     __m128 a = _mm_set1_ps(kInf), b = _mm_set1_ps(-kInf);
     if (y1 - y0 == 4) {
@@ -378,16 +336,13 @@ inline void order_hot_tiles(int H, int W, TileGrid g, const TileSummary& s) {
 }
 
 template <bool ABS>
-void summaries(const float* heat, const float* tags, int H, int W, int L, TileGrid g, const TileSummary& s) {
-  for (int ty = 0; ty < g.TY; ++ty) {
-    const int y0 = ty * g.T, y1 = y0 + g.T < H ? y0 + g.T : H;
-#if defined(__SSE2__)
-    if (g.T == 4) {
-      tile_row_hmax_t4<ABS>(heat, W, g, ty, y0, y1, s.hmax);
-      continue;
-    }
-#endif
-    tile_row_hmax<ABS>(heat, W, g, ty, y0, y1, s.hmax);
+void summaries(const float* heat, const float* tags, int H, int W, int L, TileGrid g, bool hmax_ready,
+               const TileSummary& s) {
+  if (g.T == 4) {
+    if (!hmax_ready) tile_heat_t4_hw(heat, H, W, ABS, s.hmax);
+  } else {
+    for (int ty = 0; ty < g.TY; ++ty)
+      tile_row_hmax<ABS>(heat, W, g, ty, ty * g.T, ty * g.T + g.T < H ? ty * g.T + g.T : H, s.hmax);
   }
   order_hot_tiles(H, W, g, s);
   const int n_hot = s.info[0];
@@ -395,7 +350,7 @@ void summaries(const float* heat, const float* tags, int H, int W, int L, TileGr
 #if defined(__SSE2__)
   if (g.T == 4 && L == 1) {
     // Four full tiles at a time: per tile a vertical reduction, then transposes for the horizontal ones
-    // (NaN ignored by the operand order, +-inf kept, as in tile_row_hmax_t4).
+    // (NaN ignored by the operand order, +-inf kept, as in tile_heat_t4_hw).
     const __m128 pinf = _mm_set1_ps(kInf), ninf = _mm_set1_ps(-kInf);
     for (; i + 4 <= n_hot; i += 4) {
       const int32_t* off = s.ooff + i;
@@ -451,11 +406,11 @@ TileSummary tile_summary_at(float* base, TileGrid g, int L) {
 }
 
 void tile_summaries_hw(const float* heat, const float* tags, int H, int W, int L, TileGrid g, bool heat_abs,
-                       const TileSummary& out) {
+                       const TileSummary& out, bool hmax_ready) {
   if (heat_abs)
-    summaries<true>(heat, tags, H, W, L, g, out);
+    summaries<true>(heat, tags, H, W, L, g, hmax_ready, out);
   else
-    summaries<false>(heat, tags, H, W, L, g, out);
+    summaries<false>(heat, tags, H, W, L, g, hmax_ready, out);
 }
 
 namespace {
@@ -474,7 +429,8 @@ void cold_pass_t4_l1(const float* tags, int H, int W, float p, TileGrid g, const
   if (bounds.size() < size_t(NT)) bounds.resize(size_t(NT));
   float* cb = bounds.data();
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  const __m128 pv = _mm_set1_ps(p), pinf = _mm_set1_ps(kInf), ninf = _mm_set1_ps(-kInf), vnan = _mm_set1_ps(nan);
+  const __m128 pv = _mm_set1_ps(p), pinf = _mm_set1_ps(kInf), ninf = _mm_set1_ps(-kInf);
+  const __m128 vnan = _mm_set1_ps(nan);
   const __m128i lim = _mm_set1_epi32(cut_rb);
   const __m128 b0 = _mm_set1_ps(best);
   float top = best;
@@ -592,7 +548,8 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
       }
       const __m128 lo = _mm_loadu_ps(sum.olo + i), hi = _mm_loadu_ps(sum.ohi + i);
       const __m128 bound = score4_l1<V>(_mm_loadu_ps(sum.ohmax + i), _mm_min_ps(_mm_max_ps(pv, lo), hi), pv);
-      unsigned m = unsigned(_mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(bound, _mm_set1_ps(best)), _mm_cmple_ps(lo, hi))));
+      unsigned m =
+          unsigned(_mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(bound, _mm_set1_ps(best)), _mm_cmple_ps(lo, hi))));
       if (!m) continue;
       float b[4];
       _mm_storeu_ps(b, bound);
