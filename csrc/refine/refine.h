@@ -25,8 +25,8 @@ inline TileGrid make_tile_grid(int H, int W, int T) { return TileGrid{T, (H + T 
 // decreasing bucket, ascending index within a bucket, with their first pixel (ooff), their hmax (ohmax)
 // and the smallest and largest finite tag value of each dimension (olo, ohi: n_hot x L, lo > hi if none).
 // info = (n_hot, cut): every other ("cold") tile has a bucket below cut (0: there is none); a search
-// reaches them only when its best score stays below that, and then reads their tags itself. rbkt, count:
-// the sort's scratch.
+// reaches them only when its best score stays below that, and then reads their tags itself. rbkt, hot_t,
+// hot_off, count: the sort's scratch.
 struct TileSummary {
   float* hmax;      // TYxTX
   int32_t* order;   // n_hot (+3 padding)
@@ -36,6 +36,8 @@ struct TileSummary {
   float* ohi;       // (n_hot + 3) x L
   int32_t* info;    // 2
   int32_t* rbkt;    // TYxTX
+  int32_t* hot_t;   // TYxTX + 1
+  int32_t* hot_off; // TYxTX + 1
   int32_t* count;   // bucket counters
 };
 // 4-byte words needed for one joint's summaries (plus the bucket counts); carve them with tile_summary_at.

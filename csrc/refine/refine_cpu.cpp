@@ -228,7 +228,7 @@ constexpr int32_t kPartial = int32_t(0x80000000u);  // ooff flag: the tile is cu
 
 // Words of the summary buffer, in this order.
 struct SummaryLayout {
-  std::size_t hmax, order, ooff, ohmax, olo, ohi, info, rbkt, count, total;
+  std::size_t hmax, order, ooff, ohmax, olo, ohi, info, rbkt, hot_t, hot_off, count, total;
 };
 inline SummaryLayout summary_layout(TileGrid g, int L) {
   const std::size_t nt = std::size_t(g.TY) * g.TX, np = nt + kPad;
@@ -241,43 +241,22 @@ inline SummaryLayout summary_layout(TileGrid g, int L) {
   s.ohi = s.olo + np * L;
   s.info = s.ohi + np * L;
   s.rbkt = s.info + 2;
-  s.count = s.rbkt + nt;
-  s.total = s.count + kBuckets + 1;
+  s.hot_t = s.rbkt + nt;
+  s.hot_off = s.hot_t + nt + 1;
+  s.count = s.hot_off + nt + 1;
+  s.total = s.count + kBuckets;
   return s;
-}
-
-// fn(t, ty, tx) for every tile whose reversed bucket rb[t] is <= cut_rb, in raster order.
-template <typename F>
-inline void for_tiles_upto(TileGrid g, const int32_t* rb, int cut_rb, const F& fn) {
-  for (int ty = 0; ty < g.TY; ++ty) {
-    const int32_t* r = rb + int64_t(ty) * g.TX;
-    int tx = 0;
-#if defined(__SSE2__)
-    const __m128i lim = _mm_set1_epi32(cut_rb + 1);
-    for (; tx + 4 <= g.TX; tx += 4) {
-      unsigned m = unsigned(_mm_movemask_ps(
-          _mm_castsi128_ps(_mm_cmplt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(r + tx)), lim))));
-      while (m) {
-        const int j = __builtin_ctz(m);
-        m &= m - 1;
-        fn(ty * g.TX + tx + j, ty, tx + j);
-      }
-    }
-#endif
-    for (; tx < g.TX; ++tx)
-      if (r[tx] <= cut_rb) fn(ty * g.TX + tx, ty, tx);
-  }
 }
 
 constexpr int kSample = 4;  // the hot/cold cut is chosen on every kSample-th tile
 
 // The hot tiles by decreasing heat bucket, ascending tile index within a bucket (a counting sort over the
-// buckets that occur), with their hmax and pixel offset; info = (n_hot, cut): a tile is hot iff its bucket
-// >= cut.
-inline void order_hot_tiles(int H, int W, TileGrid g, const TileSummary& s) {
+// buckets that occur), with their pixel offset, hmax and tag ranges; info = (n_hot, cut): a tile is hot iff
+// its bucket >= cut.
+inline void order_hot_tiles(const float* tags, int H, int W, int L, TileGrid g, const TileSummary& s) {
   const int NT = g.TY * g.TX;
   int32_t* rb = s.rbkt;   // each tile's bucket, reversed: 0 = hottest
-  int32_t* cnt = s.count;
+  int32_t* cnt = s.count;  // bucket counts, then first positions
   s.info[0] = s.info[1] = 0;
   if (NT <= 0) return;
   float hot = -kInf, cold = kInf;  // hmax is never NaN
@@ -305,7 +284,7 @@ inline void order_hot_tiles(int H, int W, TileGrid g, const TileSummary& s) {
     cold = fminf_keep(cold, s.hmax[t]);
   }
   const int lo = kBuckets - 1 - int(heat_bucket(hot)), hi = kBuckets - 1 - int(heat_bucket(cold));
-  // The cut: whole buckets, hottest first, until a sample of the tiles says enough are in.
+  // The cut, from every kSample-th tile: whole buckets, hottest first, until enough tiles are in.
   std::memset(cnt + lo, 0, sizeof(int32_t) * size_t(hi - lo + 1));
   for (t = 0; t < NT; t += kSample) ++cnt[rb[t]];
   const int target = hot_target(NT);
@@ -315,37 +294,31 @@ inline void order_hot_tiles(int H, int W, TileGrid g, const TileSummary& s) {
     n += cnt[b] * kSample;
     if (n >= target) break;
   }
-  // Counting sort of the hot tiles.
-  std::memset(cnt + lo, 0, sizeof(int32_t) * size_t(cut_rb - lo + 1));
-  for_tiles_upto(g, rb, cut_rb, [&](int tt, int, int) { ++cnt[rb[tt]]; });
+  // The hot tiles (index and first pixel, flagged when the border cuts them) in raster order, compacted
+  // without branches: a branch per tile mispredicts often and costs more than these instructions.
   int n_hot = 0;
-  for (int b = lo; b <= cut_rb; ++b) {  // counts -> first positions
+  for (int ty = 0, tt = 0; ty < g.TY; ++ty) {
+    const int y0 = ty * g.T;
+    const int32_t row_flag = y0 + g.T > H ? kPartial : 0;
+    for (int tx = 0; tx < g.TX; ++tx, ++tt) {
+      s.hot_t[n_hot] = tt;
+      s.hot_off[n_hot] = (y0 * W + tx * g.T) | row_flag | (tx * g.T + g.T > W ? kPartial : 0);
+      n_hot += int(unsigned(cut_rb - rb[tt]) >> 31) ^ 1;  // rb <= cut_rb, as arithmetic
+    }
+  }
+  // Counting sort of the hot tiles by bucket (stable: raster order within a bucket).
+  std::memset(cnt + lo, 0, sizeof(int32_t) * size_t(cut_rb - lo + 1));
+  for (int k = 0; k < n_hot; ++k) ++cnt[rb[s.hot_t[k]]];
+  for (int b = lo, pos = 0; b <= cut_rb; ++b) {  // counts -> first positions
     const int c = cnt[b];
-    cnt[b] = n_hot;
-    n_hot += c;
+    cnt[b] = pos;
+    pos += c;
   }
-  for_tiles_upto(g, rb, cut_rb, [&](int tt, int ty, int tx) {
-    const int i = cnt[rb[tt]]++;
-    const int y0 = ty * g.T, x0 = tx * g.T;
-    s.order[i] = tt;
-    s.ooff[i] = (y0 * W + x0) | ((y0 + g.T > H || x0 + g.T > W) ? kPartial : 0);
-    s.ohmax[i] = s.hmax[tt];
-  });
-  s.info[0] = n_hot;
-  s.info[1] = n_hot == NT ? 0 : kBuckets - 1 - cut_rb;  // 0: no cold tile
-}
-
-template <bool ABS>
-void summaries(const float* heat, const float* tags, int H, int W, int L, TileGrid g, bool hmax_ready,
-               const TileSummary& s) {
-  if (g.T == 4) {
-    if (!hmax_ready) tile_heat_t4_hw(heat, H, W, ABS, s.hmax);
-  } else {
-    for (int ty = 0; ty < g.TY; ++ty)
-      tile_row_hmax<ABS>(heat, W, g, ty, ty * g.T, ty * g.T + g.T < H ? ty * g.T + g.T : H, s.hmax);
+  for (int k = 0; k < n_hot; ++k) {
+    const int i = cnt[rb[s.hot_t[k]]]++;
+    s.order[i] = s.hot_t[k];
+    s.ooff[i] = s.hot_off[k];
   }
-  order_hot_tiles(H, W, g, s);
-  const int n_hot = s.info[0];
   int i = 0;
 #if defined(__SSE2__)
   if (g.T == 4 && L == 1) {
@@ -362,6 +335,7 @@ void summaries(const float* heat, const float* tags, int H, int W, int L, TileGr
                      t3 = _mm_loadu_ps(tp + 3 * W);
         a[q] = _mm_min_ps(t3, _mm_min_ps(t2, _mm_min_ps(t1, _mm_min_ps(t0, pinf))));
         b[q] = _mm_max_ps(t3, _mm_max_ps(t2, _mm_max_ps(t1, _mm_max_ps(t0, ninf))));
+        s.ohmax[i + q] = s.hmax[s.order[i + q]];
       }
       _MM_TRANSPOSE4_PS(a[0], a[1], a[2], a[3]);
       _MM_TRANSPOSE4_PS(b[0], b[1], b[2], b[3]);
@@ -372,11 +346,27 @@ void summaries(const float* heat, const float* tags, int H, int W, int L, TileGr
 #endif
   for (; i < n_hot; ++i) {
     const int t = s.order[i], y0 = (t / g.TX) * g.T, x0 = (t % g.TX) * g.T;
+    s.ohmax[i] = s.hmax[t];
     tile_tag_range(tags, W, L, y0, y0 + g.T < H ? y0 + g.T : H, x0, x0 + g.T < W ? x0 + g.T : W,
                    s.olo + int64_t(i) * L, s.ohi + int64_t(i) * L);
   }
+  s.info[0] = n_hot;
+  s.info[1] = n_hot == NT ? 0 : kBuckets - 1 - cut_rb;  // 0: no cold tile
+}
+
+template <bool ABS>
+void summaries(const float* heat, const float* tags, int H, int W, int L, TileGrid g, bool hmax_ready,
+               const TileSummary& s) {
+  if (g.T == 4) {
+    if (!hmax_ready) tile_heat_t4_hw(heat, H, W, ABS, s.hmax);
+  } else {
+    for (int ty = 0; ty < g.TY; ++ty)
+      tile_row_hmax<ABS>(heat, W, g, ty, ty * g.T, ty * g.T + g.T < H ? ty * g.T + g.T : H, s.hmax);
+  }
+  order_hot_tiles(tags, H, W, L, g, s);
+  const int n_hot = s.info[0];
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (i = n_hot; i < n_hot + kPad; ++i) {  // padding: NaN bounds are never scanned
+  for (int i = n_hot; i < n_hot + kPad; ++i) {  // padding: NaN bounds are never scanned
     s.order[i] = 0;
     s.ooff[i] = kPartial;
     s.ohmax[i] = nan;
@@ -401,6 +391,8 @@ TileSummary tile_summary_at(float* base, TileGrid g, int L) {
   s.ohi = base + o.ohi;
   s.info = ibase + o.info;
   s.rbkt = ibase + o.rbkt;
+  s.hot_t = ibase + o.hot_t;
+  s.hot_off = ibase + o.hot_off;
   s.count = ibase + o.count;
   return s;
 }
