@@ -5,7 +5,7 @@ namespace hrd {
 
 // NMS + threshold + top-M of one joint map, fused (see nms_rule.h for the candidate rule and
 // topk/topk_order.h for the order). out is sorted best first. Returns the number written (<= M).
-// Pixels are visited in blocks of 4 rows but only those above the threshold are examined, which gives the
+// Pixels are visited in raster order but only those above the threshold are examined, which gives the
 // same set as applying the per-pixel rule everywhere (tests/test_decoder.py proves it on the NumPy rule).
 // tile_hmax (optional, (H+3)/4 x (W+3)/4): also fills the heat part of refine's 4x4 tile summaries
 // (TileSummary::hmax, refine/refine.h) in the same pass over the map, as tile_heat_t4_hw does.
