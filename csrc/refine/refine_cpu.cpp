@@ -297,14 +297,17 @@ inline void order_hot_tiles(const float* tags, int H, int W, int L, TileGrid g, 
   // The hot tiles (index and first pixel, flagged when the border cuts them) in raster order, compacted
   // without branches: a branch per tile mispredicts often and costs more than these instructions.
   int n_hot = 0;
+  auto keep = [&](int tt, int32_t off) {
+    s.hot_t[n_hot] = tt;
+    s.hot_off[n_hot] = off;
+    n_hot += int(unsigned(cut_rb - rb[tt]) >> 31) ^ 1;  // rb <= cut_rb, as arithmetic
+  };
   for (int ty = 0, tt = 0; ty < g.TY; ++ty) {
     const int y0 = ty * g.T;
-    const int32_t row_flag = y0 + g.T > H ? kPartial : 0;
-    for (int tx = 0; tx < g.TX; ++tx, ++tt) {
-      s.hot_t[n_hot] = tt;
-      s.hot_off[n_hot] = (y0 * W + tx * g.T) | row_flag | (tx * g.T + g.T > W ? kPartial : 0);
-      n_hot += int(unsigned(cut_rb - rb[tt]) >> 31) ^ 1;  // rb <= cut_rb, as arithmetic
-    }
+    const int32_t flag = y0 + g.T > H ? kPartial : 0, last_flag = (g.TX * g.T > W ? kPartial : 0) | flag;
+    int32_t off = y0 * W;
+    for (int tx = 0; tx + 1 < g.TX; ++tx, ++tt, off += g.T) keep(tt, off | flag);
+    keep(tt++, off | last_flag);
   }
   // Counting sort of the hot tiles by bucket (stable: raster order within a bucket).
   std::memset(cnt + lo, 0, sizeof(int32_t) * size_t(cut_rb - lo + 1));
