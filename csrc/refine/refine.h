@@ -20,7 +20,7 @@ inline TileGrid make_tile_grid(int H, int W, int T) { return TileGrid{T, (H + T 
 
 // Summaries of one joint's maps. hmax: the hottest heat (|heat| if heat_abs) of every tile: at least its
 // largest finite value (+inf pixels may count, which only loosens bounds), -inf if none, never NaN.
-// Heat bucket of a tile: the top 12 bits of the order-preserving key of its hmax. The "hot" tiles are the
+// Heat bucket of a tile: the top 14 bits of the order-preserving key of its hmax. The "hot" tiles are the
 // hottest whole buckets, at least a quarter of the tiles (an eighth on large maps): order lists them by
 // decreasing bucket, ascending index within a bucket, with their first pixel (ooff), their hmax (ohmax)
 // and the smallest and largest finite tag value of each dimension (olo, ohi: n_hot x L, lo > hi if none).

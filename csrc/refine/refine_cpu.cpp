@@ -211,10 +211,12 @@ __attribute__((always_inline)) inline void tile_tag_range(const float* tags, int
   }
 }
 
-// Heat bucket: the top 12 bits of the order-preserving integer key of a float (sign, exponent, 3 mantissa
-// bits). Larger float -> larger or equal bucket.
-inline uint32_t heat_bucket(float f) { return ordered_bits(f) >> 20; }
-constexpr int kBuckets = 4096;
+// Heat bucket: the top 14 bits of the order-preserving integer key of a float (sign, exponent, 5 mantissa
+// bits: 32 buckets per octave, fine enough that whole buckets overshoot the hot-tile target little and a
+// search stops close to its best). Larger float -> larger or equal bucket.
+constexpr int kBucketShift = 18;
+inline uint32_t heat_bucket(float f) { return ordered_bits(f) >> kBucketShift; }
+constexpr int kBuckets = 1 << (32 - kBucketShift);
 // The hot tiles: whole buckets, hottest first, until at least hot_target(NT) tiles are in. Speed only: a
 // search whose best score stays below the hot tiles' buckets reads the cold tiles itself, which costs about
 // as much as summarising them (crowded 256x256 maps: a quarter of the tiles leaves 0.5% of the searches
@@ -269,10 +271,10 @@ inline void order_hot_tiles(const float* tags, int H, int W, int L, TileGrid g, 
       const __m128 h = _mm_loadu_ps(s.hmax + t);
       vhot = _mm_max_ps(vhot, h);
       vcold = _mm_min_ps(vcold, h);
-      // kBuckets - 1 - heat_bucket(h): ordered_bits (-0 as +0) as in numeric.h, top 12 bits
+      // kBuckets - 1 - heat_bucket(h): ordered_bits (-0 as +0) as in numeric.h, top bits
       const __m128i u = _mm_castps_si128(_mm_andnot_ps(_mm_cmpeq_ps(h, _mm_setzero_ps()), h));
       const __m128i key = _mm_xor_si128(u, _mm_or_si128(_mm_srai_epi32(u, 31), sign));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(rb + t), _mm_sub_epi32(top, _mm_srli_epi32(key, 20)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(rb + t), _mm_sub_epi32(top, _mm_srli_epi32(key, kBucketShift)));
     }
     hot = hmax4(vhot);
     cold = hmin4(vcold);
