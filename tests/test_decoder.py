@@ -382,12 +382,47 @@ def test_candidates_equal_the_rule(kernel, seed):
             np.testing.assert_array_equal(v, rv)
 
 
+@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
+@pytest.mark.parametrize("seed", range(4))
+def test_candidates_equal_the_rule_on_wide_maps(kernel, seed):
+    """The CPU scan tests 16 pixels at a time against the threshold and the four direct neighbours of interior
+    pixels four at a time. Widths around multiples of 4 and 16, maps smaller than the window, plateaus across
+    vector lanes, NaN and +-inf next to peaks (they never suppress), values exactly at the threshold."""
+    rng = np.random.default_rng(1000 + seed)
+    shapes = [(1, 16), (2, 17), (max(kernel - 1, 1), 32), (3, 33), (5, 15), (40, 31), (24, 48), (33, 70), (9, 100)]
+    for H, W in shapes:
+        h = (rng.random((H, W)) ** 2).astype(np.float32)
+        for _ in range(H):  # plateaus: runs of equal values along rows, crossing lane boundaries
+            y, x = int(rng.integers(H)), int(rng.integers(W))
+            h[y, x:x + int(rng.integers(2, 9))] = np.float32(rng.choice([0.5, 0.75, 1.0]))
+        h[rng.random((H, W)) < 0.05] = np.float32(0.5)  # exactly at a threshold below
+        if seed % 2:
+            for v, share in ((np.nan, 0.04), (np.inf, 0.03), (-np.inf, 0.03)):
+                h[rng.random((H, W)) < share] = v
+        for thr in (0.0, 0.25, float(np.float32(0.5)), 0.9):
+            for M in (5, H * W + 1):
+                v, i = _C.topk_candidates(h, kernel, thr, M)
+                rv, ri = _reference.candidates(h, kernel, thr, M)
+                np.testing.assert_array_equal(i, ri)
+                np.testing.assert_array_equal(v, rv)
+
+
+def _check_pruned_refine(variant, heat, tags, p, tile, trial):
+    """The pruned search equals the brute-force scan and the NumPy reference."""
+    name = ["higherhrnet", "mmpose", "omz"][variant]
+    heat_abs = variant == 2
+    fast = _C.refine_search(variant, heat, tags, p, heat_abs, tile, False)
+    brute = _C.refine_search(variant, heat, tags, p, heat_abs, tile, True)
+    ref = _reference.refine_search(name, heat, tags, p, heat_abs)
+    assert fast == brute, (trial, fast, brute)
+    assert fast[0] == ref[0] and (fast[0] < 0 or fast[1] == np.float32(ref[1])), (trial, fast, ref)
+
+
 @pytest.mark.parametrize("variant", [0, 1, 2])
 @pytest.mark.parametrize("L", [1, 2, 3])
 @pytest.mark.parametrize("tile", [1, 3, 4, 8, 16, 64])
 def test_pruned_refine_equals_brute_force(variant, L, tile):
     rng = np.random.default_rng(variant * 100 + L * 10 + tile)
-    name = ["higherhrnet", "mmpose", "omz"][variant]
     for trial in range(25):
         H, W = int(rng.integers(1, 50)), int(rng.integers(1, 50))
         heat = (rng.random((H, W)) * rng.choice([0.3, 1.0, 3.0])).astype(np.float32)
@@ -405,12 +440,33 @@ def test_pruned_refine_equals_brute_force(variant, L, tile):
             heat[rng.random((H, W)) < 0.05] = rng.choice([np.inf, -np.inf])
             tags[rng.random((H, W, L)) < 0.05] = rng.choice([np.inf, -np.inf])
         p = (rng.normal(size=L) * 2).astype(np.float32)
-        heat_abs = variant == 2
-        fast = _C.refine_search(variant, heat, tags, p, heat_abs, tile, False)
-        brute = _C.refine_search(variant, heat, tags, p, heat_abs, tile, True)
-        ref = _reference.refine_search(name, heat, tags, p, heat_abs)
-        assert fast == brute, (trial, fast, brute)
-        assert fast[0] == ref[0] and (fast[0] < 0 or fast[1] == np.float32(ref[1])), (trial, fast, ref)
+        _check_pruned_refine(variant, heat, tags, p, tile, trial)
+
+
+@pytest.mark.parametrize("variant", [0, 1, 2])
+@pytest.mark.parametrize("L", [1, 2])
+@pytest.mark.parametrize("tile", [3, 4])
+def test_pruned_refine_reaches_cold_tiles(variant, L, tile):
+    """Only the hottest tiles are summarised in heat order; a search whose best score stays below them
+    (the tags near the person's tag lie where the heat is low) reads the other ("cold") tiles itself.
+    Pruned == brute force == NumPy reference there too, with NaN/inf pixels and ties."""
+    rng = np.random.default_rng(500 + variant * 10 + L * 3 + tile)
+    for trial in range(12):
+        H, W = int(rng.integers(24, 90)), int(rng.integers(24, 90))
+        heat = rng.random((H, W)).astype(np.float32)
+        cold_cols = W - int(rng.integers(3, 12))
+        heat[:, cold_cols:] *= np.float32(rng.choice([0.02, 0.1, 0.3]))
+        if trial % 3 == 0:
+            heat = np.round(heat * 64) / 64  # ties
+        if variant == 2:
+            heat = heat * rng.choice([-1, 1], size=heat.shape).astype(np.float32)
+        ramp = np.linspace(0.0, 12.0, W, dtype=np.float32)[None, :, None]
+        tags = (ramp + rng.normal(size=(H, W, L)) * 0.3).astype(np.float32)
+        if trial % 4 == 1:
+            heat[rng.random((H, W)) < 0.05] = np.nan
+            tags[rng.random((H, W, L)) < 0.05] = rng.choice([np.nan, np.inf, -np.inf])
+        p = np.full(L, 12.0 + rng.normal() * 0.5, np.float32)
+        _check_pruned_refine(variant, heat, tags, p, tile, trial)
 
 
 def test_refine_tile_size_does_not_change_results(backend):

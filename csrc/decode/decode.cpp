@@ -58,13 +58,19 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   auto summarise = [&](int k) {
     const auto tt = Clock::now();
     const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
-    tile_summaries_hw(search_maps + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum);
+    // With use_udp the summaries come from the log maps, whose tile heat the NMS pass does not fill.
+    tile_summaries_hw(search_maps + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum,
+                      grid.T == 4 && !prm.use_udp);
     s.tiles_ns[k] = std::chrono::duration<double, std::nano>(Clock::now() - tt).count();
     s.built[k] = 1;
   };
   parallel_for(K, prm.threads, [&](int k) {  // joints are independent; each writes its own slots
     Peak* pk = s.peaks.data() + size_t(k) * M;
-    const int n = topk_candidates_hw(heat + k * HW, H, W, radius, prm.detection_threshold, M, pk);
+    // With 4x4 refine tiles, the NMS pass also fills the tiles' heat (the rest of the summary follows).
+    float* hm = nullptr;
+    if (prm.refine && grid.T == 4 && !prm.use_udp)
+      hm = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L).hmax;
+    const int n = topk_candidates_hw(heat + k * HW, H, W, radius, prm.detection_threshold, M, pk, hm, prm.heat_abs);
     s.counts[k] = n;
     for (int m = 0; m < n; ++m) {
       std::memcpy(&s.ctags[(size_t(k) * M + m) * L], tags + (k * HW + pk[m].idx) * L, sizeof(float) * L);

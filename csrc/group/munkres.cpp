@@ -44,31 +44,30 @@
 namespace hrd {
 namespace {
 
-// Marks in the n x n mark matrix.
-constexpr unsigned char kNone = 0;
-constexpr unsigned char kStar = 1;
-constexpr unsigned char kPrime = 2;
-
 // munkres seeds its minimum search with the Python int sys.maxsize
 // (2^63 - 1). For a double x, `x < 2^63 - 1` holds exactly when `x < 2^63`,
 // and adding the int to a double rounds it to 2^63, so 2^63 is equivalent.
 constexpr double kMinSeed = 9223372036854775808.0;  // 2^63
 
 struct Layout {
-  std::size_t cells_off, path_off, mark_off, rowcov_off, colcov_off, total;
+  std::size_t cells_off, colm_off, path_off, marks_off, rowcov_off, colcov_off, total;
 };
 
-// Workspace for order n: cells n*n doubles | path 2n (row, col) int pairs |
-// marks n*n bytes | row covers n bytes | col covers n bytes.
+// Workspace for order n: cells n*n doubles | step 6 column amounts n doubles | path 2n (row, col) int
+// pairs | marks 3n ints (star column of each row, star row of each column, prime column of each row) |
+// row covers n bytes | col covers n bytes.
 bool layout_for(std::size_t n, Layout* L) {
-  std::size_t nn, cells_bytes, path_bytes, t;
+  std::size_t nn, cells_bytes, colm_bytes, path_bytes, marks_bytes, t;
   if (!checked_mul(n, n, &nn)) return false;
   if (!checked_mul(nn, sizeof(double), &cells_bytes)) return false;
+  if (!checked_mul(n, sizeof(double), &colm_bytes)) return false;
   if (!checked_mul(n, 4 * sizeof(int), &path_bytes)) return false;
+  if (!checked_mul(n, 3 * sizeof(int), &marks_bytes)) return false;
   L->cells_off = 0;
-  L->path_off = cells_bytes;
-  if (!checked_add(L->path_off, path_bytes, &L->mark_off)) return false;
-  if (!checked_add(L->mark_off, nn, &L->rowcov_off)) return false;
+  L->colm_off = cells_bytes;
+  if (!checked_add(L->colm_off, colm_bytes, &L->path_off)) return false;
+  if (!checked_add(L->path_off, path_bytes, &L->marks_off)) return false;
+  if (!checked_add(L->marks_off, marks_bytes, &L->rowcov_off)) return false;
   if (!checked_add(L->rowcov_off, n, &L->colcov_off)) return false;
   if (!checked_add(L->colcov_off, n, &t)) return false;
   L->total = t;
@@ -77,13 +76,20 @@ bool layout_for(std::size_t n, Layout* L) {
 
 // Working state; every array lives in the caller's workspace. T is the
 // arithmetic type of the working matrix (double, or float for the float32
-// variant).
+// variant). munkres keeps an n x n mark matrix; stars are independent (at most
+// one per row and per column) and a row holds at most one prime (priming a
+// row either covers it or ends the phase, and step 5 clears every prime), so
+// three index arrays hold the same marks and answer its "first star/prime in
+// this row/column" searches directly.
 template <typename T>
 struct State {
   int n;
   T* cell;               // n x n working matrix, row-major
+  T* colm;               // n: step 6's amount subtracted in each column
   int* path;             // 2n pairs (row, col): the alternating path of step 5
-  unsigned char* mark;   // n x n: kNone / kStar / kPrime
+  int* star_col;         // n: column of the star in each row, -1 if none
+  int* star_row;         // n: row of the star in each column, -1 if none
+  int* prime_col;        // n: column of the prime in each row, -1 if none
   unsigned char* rowcov; // n
   unsigned char* colcov; // n
   int z0_row, z0_col;    // the unstarred prime that ends step 4
@@ -91,8 +97,6 @@ struct State {
 
 template <typename T>
 inline T& at(State<T>& s, int i, int j) { return s.cell[static_cast<std::size_t>(i) * s.n + j]; }
-template <typename T>
-inline unsigned char& mk(State<T>& s, int i, int j) { return s.mark[static_cast<std::size_t>(i) * s.n + j]; }
 
 template <typename T>
 void clear_covers(State<T>& s) {
@@ -108,8 +112,7 @@ void load_padded(State<T>& s, const T* cost, int R, int C) {
   for (int i = 0; i < s.n; ++i)
     for (int j = 0; j < s.n; ++j)
       at(s, i, j) = (i < R && j < C) ? cost[static_cast<std::size_t>(i) * C + j] : T(0);
-  const std::size_t nn = static_cast<std::size_t>(s.n) * s.n;
-  for (std::size_t k = 0; k < nn; ++k) s.mark[k] = kNone;
+  for (int k = 0; k < s.n; ++k) s.star_col[k] = s.star_row[k] = s.prime_col[k] = -1;
   clear_covers(s);
 }
 
@@ -126,47 +129,49 @@ void reduce_rows(State<T>& s) {
 }
 
 // Step 2: greedy stars in row-major order, at most one per row and column.
-// The cover arrays serve as "row/column already starred" flags here.
 template <typename T>
 void star_greedy(State<T>& s) {
   for (int i = 0; i < s.n; ++i)
     for (int j = 0; j < s.n; ++j)
-      if (at(s, i, j) == T(0) && !s.colcov[j] && !s.rowcov[i]) {
-        mk(s, i, j) = kStar;
-        s.colcov[j] = 1;
-        s.rowcov[i] = 1;
+      if (at(s, i, j) == T(0) && s.star_row[j] < 0) {
+        s.star_col[i] = j;
+        s.star_row[j] = i;
         break;
       }
-  clear_covers(s);
 }
 
 // Step 3: cover starred columns; true when all n are covered (done).
 template <typename T>
 bool cover_starred_columns(State<T>& s) {
   int count = 0;
-  for (int i = 0; i < s.n; ++i)
-    for (int j = 0; j < s.n; ++j)
-      if (mk(s, i, j) == kStar && !s.colcov[j]) {
-        s.colcov[j] = 1;
-        ++count;
-      }
+  for (int j = 0; j < s.n; ++j)
+    if (s.star_row[j] >= 0 && !s.colcov[j]) {
+      s.colcov[j] = 1;
+      ++count;
+    }
   return count >= s.n;
+}
+
+// Last uncovered zero of row i among columns [lo, hi), or -1.
+template <typename T>
+inline int last_uncovered_zero(State<T>& s, int i, int lo, int hi) {
+  const T* row = s.cell + static_cast<std::size_t>(i) * s.n;
+  for (int j = hi - 1; j >= lo; --j)
+    if (row[j] == T(0) && !s.colcov[j]) return j;
+  return -1;
 }
 
 // munkres' zero search: rows cyclically from i0, each row cyclically from
 // column j0 (the same start column for every row). The scan of a row does not
-// stop at a hit, so the last uncovered zero in that cyclic order is returned.
+// stop at a hit, so the last uncovered zero in that cyclic order (j0..n-1,
+// 0..j0-1) is returned: searched here from the end of that order.
 template <typename T>
 bool find_uncovered_zero(State<T>& s, int i0, int j0, int* row, int* col) {
   int i = i0;
   do {
     if (!s.rowcov[i]) {
-      int hit = -1;
-      int j = j0;
-      do {
-        if (at(s, i, j) == T(0) && !s.colcov[j]) hit = j;
-        j = (j + 1 == s.n) ? 0 : j + 1;
-      } while (j != j0);
+      int hit = last_uncovered_zero(s, i, 0, j0);
+      if (hit < 0) hit = last_uncovered_zero(s, i, j0, s.n);
       if (hit >= 0) {
         *row = i;
         *col = hit;
@@ -176,20 +181,6 @@ bool find_uncovered_zero(State<T>& s, int i0, int j0, int* row, int* col) {
     i = (i + 1 == s.n) ? 0 : i + 1;
   } while (i != i0);
   return false;
-}
-
-template <typename T>
-int first_in_row(State<T>& s, int i, unsigned char what) {
-  for (int j = 0; j < s.n; ++j)
-    if (mk(s, i, j) == what) return j;
-  return -1;
-}
-
-template <typename T>
-int first_in_col(State<T>& s, int j, unsigned char what) {
-  for (int i = 0; i < s.n; ++i)
-    if (mk(s, i, j) == what) return i;
-  return -1;
 }
 
 // Step 4: prime uncovered zeros. Returns 5 (augment), 6 (adjust), or -1 if
@@ -202,8 +193,8 @@ int prime_zeros(State<T>& s) {
   for (int covered = 0;; ++covered) {
     if (covered > s.n) return -1;
     if (!find_uncovered_zero(s, row, col, &row, &col)) return 6;
-    mk(s, row, col) = kPrime;
-    const int star_col = first_in_row(s, row, kStar);
+    s.prime_col[row] = col;
+    const int star_col = s.star_col[row];
     if (star_col < 0) {
       s.z0_row = row;
       s.z0_col = col;
@@ -225,32 +216,37 @@ bool augment_path(State<T>& s) {
   s.path[0] = s.z0_row;
   s.path[1] = s.z0_col;
   for (;;) {
-    const int star_row = first_in_col(s, s.path[2 * count + 1], kStar);
+    const int star_row = s.star_row[s.path[2 * count + 1]];
     if (star_row < 0) break;
     if (count + 2 >= cap) return false;
     s.path[2 * (count + 1)] = star_row;
     s.path[2 * (count + 1) + 1] = s.path[2 * count + 1];
     ++count;
-    const int prime_col = first_in_row(s, s.path[2 * count], kPrime);
+    const int prime_col = s.prime_col[s.path[2 * count]];
     if (prime_col < 0) return false;
     s.path[2 * (count + 1)] = s.path[2 * count];
     s.path[2 * (count + 1) + 1] = prime_col;
     ++count;
   }
-  for (int k = 0; k <= count; ++k) {
-    unsigned char& m = mk(s, s.path[2 * k], s.path[2 * k + 1]);
-    m = (m == kStar) ? kNone : kStar;
+  // The path alternates prime (even k), star (odd k): stars are removed first, then the primes starred.
+  for (int k = 1; k <= count; k += 2) {
+    s.star_col[s.path[2 * k]] = -1;
+    s.star_row[s.path[2 * k + 1]] = -1;
+  }
+  for (int k = 0; k <= count; k += 2) {
+    s.star_col[s.path[2 * k]] = s.path[2 * k + 1];
+    s.star_row[s.path[2 * k + 1]] = s.path[2 * k];
   }
   clear_covers(s);
-  const std::size_t nn = static_cast<std::size_t>(s.n) * s.n;
-  for (std::size_t k = 0; k < nn; ++k)
-    if (s.mark[k] == kPrime) s.mark[k] = kNone;
+  for (int k = 0; k < s.n; ++k) s.prime_col[k] = -1;
   return true;
 }
 
 // Step 6. `x + m - m` must stay two roundings (no algebraic shortcut), since
 // the Python code applies the two updates to the stored value one after the
-// other, and later exact `== 0.0` tests depend on the rounded result.
+// other, and later exact `== 0.0` tests depend on the rounded result. An
+// uncovered column subtracts m, a covered one 0 (x - 0 == x exactly, -0
+// included), so every row is one branch-free loop.
 // Returns false when nothing would change (munkres raises UnsolvableMatrix).
 template <typename T>
 bool adjust(State<T>& s) {
@@ -260,16 +256,22 @@ bool adjust(State<T>& s) {
     for (int j = 0; j < s.n; ++j)
       if (!s.colcov[j] && m > at(s, i, j)) m = at(s, i, j);
   }
-  bool changed = false;
+  bool rows_cov = false, rows_unc = false, cols_cov = false, cols_unc = false;
+  for (int k = 0; k < s.n; ++k) {
+    s.colm[k] = s.colcov[k] ? T(0) : m;
+    (s.rowcov[k] ? rows_cov : rows_unc) = true;
+    (s.colcov[k] ? cols_cov : cols_unc) = true;
+  }
   for (int i = 0; i < s.n; ++i) {
-    for (int j = 0; j < s.n; ++j) {
-      T& x = at(s, i, j);
-      if (s.rowcov[i]) x += m;
-      if (!s.colcov[j]) x -= m;
-      if (s.rowcov[i] != static_cast<unsigned char>(!s.colcov[j])) changed = true;
+    T* row = s.cell + static_cast<std::size_t>(i) * s.n;
+    if (s.rowcov[i]) {
+      for (int j = 0; j < s.n; ++j) row[j] = (row[j] + m) - s.colm[j];
+    } else {
+      for (int j = 0; j < s.n; ++j) row[j] = row[j] - s.colm[j];
     }
   }
-  return changed;
+  // munkres' "changed": some element is in a covered row and column or in an uncovered row and column.
+  return (rows_cov && cols_cov) || (rows_unc && cols_unc);
 }
 
 void fill_unassigned(int* row_to_col, int R) {
@@ -296,8 +298,11 @@ int solve(const T* cost, int R, int C, int* row_to_col, void* workspace) {
   State<T> s;
   s.n = n;
   s.cell = reinterpret_cast<T*>(base + L.cells_off);  // sized for double, so float fits
+  s.colm = reinterpret_cast<T*>(base + L.colm_off);
   s.path = reinterpret_cast<int*>(base + L.path_off);
-  s.mark = base + L.mark_off;
+  s.star_col = reinterpret_cast<int*>(base + L.marks_off);
+  s.star_row = s.star_col + n;
+  s.prime_col = s.star_row + n;
   s.rowcov = base + L.rowcov_off;
   s.colcov = base + L.colcov_off;
   s.z0_row = s.z0_col = 0;
@@ -335,7 +340,7 @@ int solve(const T* cost, int R, int C, int* row_to_col, void* workspace) {
 
   // munkres reports only pairs inside the original bounds.
   for (int r = 0; r < R; ++r) {
-    const int c = first_in_row(s, r, kStar);
+    const int c = s.star_col[r];
     row_to_col[r] = (c >= 0 && c < C) ? c : -1;
   }
   return kMunkresOk;

@@ -2,9 +2,9 @@
 // heat - penalty(tag, p), first index on ties (rules in refine_rule.h).
 //
 // Exact pruning: per-tile summaries (hottest heat, range of each tag dimension) bound every pixel's score
-// from above (see refine_rule.h). Tiles are kept in decreasing order of their hottest heat; since penalties
-// are >= 0, a search can stop at the first tile whose heat is below the best score found, and skips a tile
-// whose bound cannot beat it. tests/test_decoder.py proves the result equal to the brute-force scan.
+// from above (see refine_rule.h). The hot tiles are kept in decreasing order of their hottest heat; since
+// penalties are >= 0, a search can stop at the first tile whose heat is below the best score found, and
+// skips a tile whose bound cannot beat it. tests/test_decoder.py proves the result equal to the brute-force scan.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -18,23 +18,37 @@ struct TileGrid {
 };
 inline TileGrid make_tile_grid(int H, int W, int T) { return TileGrid{T, (H + T - 1) / T, (W + T - 1) / T}; }
 
-// Summaries of one joint's maps. hmax: largest finite heat (|heat| if heat_abs) per tile, -inf if none;
-// tlo, thi: smallest and largest finite tag value per tile and dimension (tlo > thi if none).
-// order: tile indices by decreasing heat bucket (the top 12 bits of the order-preserving key of hmax),
-// ascending index within a bucket.
+// Summaries of one joint's maps. hmax: the hottest heat (|heat| if heat_abs) of every tile: at least its
+// largest finite value (+inf pixels may count, which only loosens bounds), -inf if none, never NaN.
+// Heat bucket of a tile: the top 14 bits of the order-preserving key of its hmax. The "hot" tiles are the
+// hottest whole buckets, at least a quarter of the tiles (an eighth on large maps): order lists them by
+// decreasing bucket, ascending index within a bucket, with their first pixel (ooff), their hmax (ohmax)
+// and the smallest and largest finite tag value of each dimension (olo, ohi: n_hot x L, lo > hi if none).
+// info = (n_hot, cut): every other ("cold") tile has a bucket below cut (0: there is none); a search
+// reaches them only when its best score stays below that, and then reads their tags itself. rbkt, hot_t,
+// hot_off, count: the sort's scratch.
 struct TileSummary {
-  float* hmax;     // TYxTX
-  float* tlo;      // TYxTXxL
-  float* thi;      // TYxTXxL
-  int32_t* order;  // TYxTX
+  float* hmax;      // TYxTX
+  int32_t* order;   // n_hot (+3 padding)
+  int32_t* ooff;    // n_hot (+3): flat index of the tile's first pixel; the top bit set if the border cuts it
+  float* ohmax;     // n_hot (+3)
+  float* olo;       // (n_hot + 3) x L
+  float* ohi;       // (n_hot + 3) x L
+  int32_t* info;    // 2
+  int32_t* rbkt;    // TYxTX
+  int32_t* hot_t;   // TYxTX + 1
+  int32_t* hot_off; // TYxTX + 1
+  int32_t* count;   // bucket counters
 };
 // 4-byte words needed for one joint's summaries (plus the bucket counts); carve them with tile_summary_at.
 std::size_t tile_summary_words(TileGrid g, int L);
 TileSummary tile_summary_at(float* base, TileGrid g, int L);
 
+// hmax_ready: out.hmax was already filled (4x4 tiles: by topk_candidates_hw in the NMS pass).
 void tile_summaries_hw(const float* heat,  // HxW
                        const float* tags,  // HxWxL
-                       int H, int W, int L, TileGrid grid, bool heat_abs, const TileSummary& out);
+                       int H, int W, int L, TileGrid grid, bool heat_abs, const TileSummary& out,
+                       bool hmax_ready = false);
 
 struct RefineHit {
   int32_t idx;         // flat index of the winning pixel, -1 if no pixel has a finite heat and score

@@ -2,10 +2,12 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
+#include "nms/nms.h"
 #include "refine/refine.h"
 #include "refine/refine_rule.h"
 
@@ -15,28 +17,76 @@ namespace {
 // Score pixels [x, x+n) of one row into sc, then examine only those that reach the best. NC > 0 fixes n at
 // compile time (the 4-wide tiles of the pruned search), which lets the first loop become straight SIMD code.
 #if defined(__SSE2__)
-// refine_score(h, refine_penalty_t<V, 1>(t, p)) for four pixels at once, HigherHRNet and mmpose, L = 1: the
-// same IEEE operations in the same order (d = t - p; 0 + d*d == d*d; sqrt; round_half_even by adding and
-// subtracting 2^23 with the sign restored; x100 for mmpose), so the scores are bit-identical to the scalar
-// rule (tests compare the pruned search, which uses this, with the scalar brute-force scan).
-// Returns whether any of the four scores reaches `best` (the only ones the caller needs to look at).
-template <Variant V, bool ABS>
-inline bool scores4_l1(const float* hp, const float* tp, float p, float best, float* sc) {
-  static_assert(V != Variant::OMZ, "OMZ's truncating penalty stays scalar");
-  const __m128 sign = _mm_set1_ps(-0.0f), two23 = _mm_set1_ps(8388608.0f);
-  __m128 h = _mm_loadu_ps(hp);
-  if (ABS) h = _mm_andnot_ps(sign, h);
-  const __m128 d = _mm_sub_ps(_mm_loadu_ps(tp), _mm_set1_ps(p));
+inline __m128 select4(__m128 mask, __m128 a, __m128 b) {
+  return _mm_or_ps(_mm_and_ps(mask, a), _mm_andnot_ps(mask, b));
+}
+
+// refine_score(h, refine_penalty_t<V, 1>(t, p)) for four pixels at once, L = 1: the same IEEE operations in
+// the same order, so the scores are bit-identical to the scalar rule (tests compare the pruned search, which
+// uses this, with the scalar brute-force scan). HigherHRNet and mmpose: d = t - p; 0 + d*d == d*d; sqrt;
+// round_half_even by adding and subtracting 2^23 with the sign restored; x100 for mmpose. OMZ:
+// trunc_int32_f(|t - p| + 0.5), the conversion exact below 2^31, saturated above, NaN and inf kept.
+template <Variant V>
+inline __m128 score4_l1(__m128 h, __m128 t, __m128 p) {
+  const __m128 sign = _mm_set1_ps(-0.0f);
+  const __m128 d = _mm_sub_ps(t, p);
+  if (V == Variant::OMZ) {
+    const __m128 a = _mm_add_ps(_mm_andnot_ps(sign, d), _mm_set1_ps(0.5f));
+    const __m128 two31 = _mm_set1_ps(2147483648.0f);
+    const __m128 tr = _mm_cvtepi32_ps(_mm_cvttps_epi32(a));
+    const __m128 finite = _mm_cmpeq_ps(_mm_sub_ps(a, a), _mm_setzero_ps());
+    const __m128 pen = select4(_mm_cmplt_ps(a, two31), tr, select4(finite, two31, a));
+    return _mm_sub_ps(h, pen);
+  }
+  const __m128 two23 = _mm_set1_ps(8388608.0f);
   const __m128 v = _mm_sqrt_ps(_mm_mul_ps(d, d));
   const __m128 a = _mm_andnot_ps(sign, v);
   const __m128 r = _mm_sub_ps(_mm_add_ps(a, two23), two23);
   const __m128 rs = _mm_or_ps(_mm_andnot_ps(sign, r), _mm_and_ps(sign, v));  // copysign(r, v)
-  const __m128 small = _mm_cmplt_ps(a, two23);
-  __m128 pen = _mm_or_ps(_mm_and_ps(small, rs), _mm_andnot_ps(small, v));
+  __m128 pen = select4(_mm_cmplt_ps(a, two23), rs, v);
   if (V == Variant::MMPose) pen = _mm_mul_ps(pen, _mm_set1_ps(100.0f));
-  const __m128 score = _mm_sub_ps(h, pen);
+  return _mm_sub_ps(h, pen);
+}
+
+template <bool ABS>
+inline __m128 load_heat4(const float* hp) {
+  const __m128 h = _mm_loadu_ps(hp);
+  return ABS ? _mm_andnot_ps(_mm_set1_ps(-0.0f), h) : h;
+}
+
+// The scores of four pixels into sc; returns whether any of them reaches `best` (the only ones the caller
+// needs to look at).
+template <Variant V, bool ABS>
+inline bool scores4_l1(const float* hp, const float* tp, float p, float best, float* sc) {
+  const __m128 score = score4_l1<V>(load_heat4<ABS>(hp), _mm_loadu_ps(tp), _mm_set1_ps(p));
   _mm_storeu_ps(sc, score);
   return _mm_movemask_ps(_mm_cmpge_ps(score, _mm_set1_ps(best))) != 0;  // NaN compares false, as below
+}
+
+// One full 4x4 tile, L = 1, hp/tp at its first pixel, flat index i0: all 16 scores first, then, in raster
+// order, only the pixels that reach the best at the start (the best only grows, so no other pixel can win).
+template <Variant V, bool ABS>
+inline void scan_tile4_l1(const float* hp, const float* tp, int W, float p, int32_t i0, float& best,
+                          int32_t& best_idx, float& best_heat) {
+  float sc[16];
+  unsigned m = 0;
+  const __m128 pv = _mm_set1_ps(p), bv = _mm_set1_ps(best);
+  for (int r = 0; r < 4; ++r) {
+    const __m128 s = score4_l1<V>(load_heat4<ABS>(hp + r * W), _mm_loadu_ps(tp + r * W), pv);
+    _mm_storeu_ps(sc + 4 * r, s);
+    m |= unsigned(_mm_movemask_ps(_mm_cmpge_ps(s, bv))) << (4 * r);
+  }
+  while (m) {
+    const int b = __builtin_ctz(m);
+    m &= m - 1;
+    const int o = (b >> 2) * W + (b & 3);
+    const float h = ABS ? fabsf(hp[o]) : hp[o];
+    if (refine_better(sc[b], i0 + o, best, best_idx) && h - h == 0.0f) {
+      best = sc[b];
+      best_idx = i0 + o;
+      best_heat = h;
+    }
+  }
 }
 #endif
 
@@ -47,8 +97,8 @@ inline void scan_row(const float* heat, const float* tags, int Ls, const float* 
   const float* hp = heat + i0;
   const float* tp = tags + int64_t(i0) * Ls;
 #if defined(__SSE2__)
-  if (NC == 4 && LC == 1 && V != Variant::OMZ) {
-    if (!scores4_l1<V == Variant::OMZ ? Variant::HigherHRNet : V, ABS>(hp, tp, p[0], best, sc)) return;
+  if (NC == 4 && LC == 1) {
+    if (!scores4_l1<V, ABS>(hp, tp, p[0], best, sc)) return;
   } else
 #endif
   {
@@ -92,214 +142,363 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 // explicitly), written as selects so the loops vectorise.
 inline float finite_or(float v, float neutral) { return (v < kInf && v > -kInf) ? v : neutral; }
 
-// The tiles of one tile row [y0, y1): TW is the tile width when known at compile time (0: g.T).
-template <int TW, bool ABS>
-void summarise_tile_row(const float* heat, const float* tags, int W, int L, TileGrid g, int ty, int y0, int y1,
-                        const TileSummary& s) {
-  const int T = TW > 0 ? TW : g.T;
+// ---- tile summaries ------------------------------------------------------------------------------------
+
+// Hottest finite heat of each tile of tile row ty, rows [y0, y1).
+template <bool ABS>
+void tile_row_hmax(const float* heat, int W, TileGrid g, int ty, int y0, int y1, float* hmax) {
   for (int tx = 0; tx < g.TX; ++tx) {
-    const int t = ty * g.TX + tx;
-    const int x0 = tx * T, n = x0 + T < W ? T : W - x0;
+    const int x0 = tx * g.T, n = x0 + g.T < W ? g.T : W - x0;
     float hm = -kInf;
     for (int y = y0; y < y1; ++y) {
       const float* hr = heat + int64_t(y) * W + x0;
-      if (n == T) {
-        for (int j = 0; j < T; ++j) hm = fmaxf_keep(hm, finite_or(ABS ? fabsf(hr[j]) : hr[j], -kInf));
-      } else {
-        for (int j = 0; j < n; ++j) hm = fmaxf_keep(hm, finite_or(ABS ? fabsf(hr[j]) : hr[j], -kInf));
-      }
+      for (int j = 0; j < n; ++j) hm = fmaxf_keep(hm, finite_or(ABS ? fabsf(hr[j]) : hr[j], -kInf));
     }
-    s.hmax[t] = hm;
-    float* lo = s.tlo + int64_t(t) * L;
-    float* hi = s.thi + int64_t(t) * L;
-    for (int l = 0; l < L; ++l) {
-      lo[l] = kInf;
-      hi[l] = -kInf;
-    }
-    for (int y = y0; y < y1; ++y) {
-      const float* tp = tags + (int64_t(y) * W + x0) * L;
-      if (L == 1) {
-        float a = lo[0], b = hi[0];
-        for (int j = 0; j < n; ++j) {
-          a = fminf_keep(a, finite_or(tp[j], kInf));
-          b = fmaxf_keep(b, finite_or(tp[j], -kInf));
-        }
-        lo[0] = a;
-        hi[0] = b;
-      } else {
-        for (int j = 0; j < n * L; ++j) {
-          const int l = j % L;
-          lo[l] = fminf_keep(lo[l], finite_or(tp[j], kInf));
-          hi[l] = fmaxf_keep(hi[l], finite_or(tp[j], -kInf));
-        }
-      }
-    }
+    hmax[ty * g.TX + tx] = hm;
   }
 }
 
 #if defined(__SSE2__)
-// The common case, 4x4 tiles and one tag dimension, with SSE2: one vector per tile row. maxps/minps return
-// their second operand when either is NaN, so with the accumulator second NaN pixels are ignored for free.
-// Infinite values are not excluded here: they can only widen a tile's range or raise its heat, which keeps
-// every bound valid (a looser bound changes what is scanned, never the result: such pixels never win).
-template <bool ABS>
-void summarise_tile_row_sse_t4_l1(const float* heat, const float* tags, int W, TileGrid g, int ty, int y0, int y1,
-                                  const TileSummary& s) {
-  const __m128 pinf = _mm_set1_ps(kInf), ninf = _mm_set1_ps(-kInf);
-  const __m128 absmask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
-  auto hmax4 = [](__m128 v) {
-    v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-    v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-    return _mm_cvtss_f32(v);
-  };
-  auto hmin4 = [](__m128 v) {
-    v = _mm_min_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-    v = _mm_min_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-    return _mm_cvtss_f32(v);
-  };
-  const int full = W / 4;  // tiles with 4 columns
-  int tx = 0;
-  // Four tiles at a time: per tile a vertical reduction over its rows, then one 4x4 transpose turns the
-  // four horizontal reductions into three vector operations.
-  for (; tx + 4 <= full; tx += 4) {
-    __m128 hm[4], lo[4], hi[4];
-    for (int q = 0; q < 4; ++q) {
-      hm[q] = ninf;
-      lo[q] = pinf;
-      hi[q] = ninf;
-    }
-    for (int y = y0; y < y1; ++y) {
-      const float* hr = heat + int64_t(y) * W + tx * 4;
-      const float* tr = tags + int64_t(y) * W + tx * 4;
-      for (int q = 0; q < 4; ++q) {
-        __m128 h = _mm_loadu_ps(hr + 4 * q);
-        if (ABS) h = _mm_and_ps(h, absmask);
-        hm[q] = _mm_max_ps(h, hm[q]);
-        const __m128 t = _mm_loadu_ps(tr + 4 * q);
-        lo[q] = _mm_min_ps(t, lo[q]);
-        hi[q] = _mm_max_ps(t, hi[q]);
-      }
-    }
-    _MM_TRANSPOSE4_PS(hm[0], hm[1], hm[2], hm[3]);
-    _MM_TRANSPOSE4_PS(lo[0], lo[1], lo[2], lo[3]);
-    _MM_TRANSPOSE4_PS(hi[0], hi[1], hi[2], hi[3]);
-    const int t = ty * g.TX + tx;
-    _mm_storeu_ps(s.hmax + t, _mm_max_ps(_mm_max_ps(hm[0], hm[1]), _mm_max_ps(hm[2], hm[3])));
-    _mm_storeu_ps(s.tlo + t, _mm_min_ps(_mm_min_ps(lo[0], lo[1]), _mm_min_ps(lo[2], lo[3])));
-    _mm_storeu_ps(s.thi + t, _mm_max_ps(_mm_max_ps(hi[0], hi[1]), _mm_max_ps(hi[2], hi[3])));
-  }
-  for (; tx < full; ++tx) {
-    __m128 hm = ninf, lo = pinf, hi = ninf;
-    for (int y = y0; y < y1; ++y) {
-      __m128 h = _mm_loadu_ps(heat + int64_t(y) * W + tx * 4);
-      if (ABS) h = _mm_and_ps(h, absmask);
-      hm = _mm_max_ps(h, hm);
-      const __m128 t = _mm_loadu_ps(tags + int64_t(y) * W + tx * 4);
-      lo = _mm_min_ps(t, lo);
-      hi = _mm_max_ps(t, hi);
-    }
-    const int t = ty * g.TX + tx;
-    s.hmax[t] = hmax4(hm);
-    s.tlo[t] = hmin4(lo);
-    s.thi[t] = hmax4(hi);
-  }
-  if (full < g.TX) {  // a narrower last tile
-    const int tx = full, t = ty * g.TX + tx, x0 = tx * 4, n = W - x0;
-    float hmv = -kInf, a = kInf, b = -kInf;
-    for (int y = y0; y < y1; ++y)
-      for (int j = 0; j < n; ++j) {
-        const float h0 = heat[int64_t(y) * W + x0 + j];
-        hmv = fmaxf_keep(hmv, finite_or(ABS ? fabsf(h0) : h0, -kInf));
-        const float v = tags[int64_t(y) * W + x0 + j];
-        a = fminf_keep(a, finite_or(v, kInf));
-        b = fmaxf_keep(b, finite_or(v, -kInf));
-      }
-    s.hmax[t] = hmv;
-    s.tlo[t] = a;
-    s.thi[t] = b;
-  }
+inline float hmax4(__m128 v) {
+  v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtss_f32(v);
 }
+inline float hmin4(__m128 v) {
+  v = _mm_min_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm_min_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtss_f32(v);
+}
+
 #endif
 
-// Heat bucket: the top 12 bits of the order-preserving integer key of a float (sign, exponent, 3 mantissa
-// bits). Larger float -> larger or equal bucket.
-inline uint32_t heat_bucket(float f) { return ordered_bits(f) >> 20; }
-constexpr int kBuckets = 4096;
-constexpr int kCountingSortMinTiles = 1024;  // below this, clearing 4096 counters costs more than sorting
-
-// Tiles by decreasing heat bucket, ascending tile index within a bucket: a counting sort for large grids,
-// a comparison sort of (bucket, index) keys for small ones (same order).
-inline void sort_by_heat(TileGrid g, const TileSummary& s) {
-  const int NT = g.TY * g.TX;
-  if (NT < kCountingSortMinTiles) {
-    uint64_t keys[kCountingSortMinTiles];
-    for (int t = 0; t < NT; ++t) keys[t] = (uint64_t(kBuckets - 1 - heat_bucket(s.hmax[t])) << 32) | uint32_t(t);
-    std::sort(keys, keys + NT);
-    for (int t = 0; t < NT; ++t) s.order[t] = int32_t(keys[t] & 0xFFFFFFFFu);
+// Smallest and largest finite tag value per dimension of the pixels [y0, y1) x [x0, x1) (lo > hi if none).
+__attribute__((always_inline)) inline void tile_tag_range(const float* tags, int W, int L, int y0, int y1, int x0,
+                                                          int x1, float* lo, float* hi) {
+#if defined(__SSE2__)
+  if (L == 1 && x1 - x0 == 4) {  // as tile_heat_t4_hw: NaN ignored by the operand order, +-inf kept
+    const float* tp = tags + int64_t(y0) * W + x0;
+    __m128 a = _mm_set1_ps(kInf), b = _mm_set1_ps(-kInf);
+    if (y1 - y0 == 4) {
+      const __m128 t0 = _mm_loadu_ps(tp), t1 = _mm_loadu_ps(tp + W), t2 = _mm_loadu_ps(tp + 2 * W),
+                   t3 = _mm_loadu_ps(tp + 3 * W);
+      a = _mm_min_ps(t3, _mm_min_ps(t2, _mm_min_ps(t1, _mm_min_ps(t0, a))));
+      b = _mm_max_ps(t3, _mm_max_ps(t2, _mm_max_ps(t1, _mm_max_ps(t0, b))));
+    } else {
+      for (int y = y0; y < y1; ++y, tp += W) {
+        const __m128 t = _mm_loadu_ps(tp);
+        a = _mm_min_ps(t, a);
+        b = _mm_max_ps(t, b);
+      }
+    }
+    lo[0] = hmin4(a);
+    hi[0] = hmax4(b);
     return;
   }
-  // After the order live kBuckets + 1 counters, then each tile's bucket (reversed: 0 = hottest). Only the
-  // range of buckets that occurs is cleared and summed (a map's tiles span a few dozen buckets).
-  int32_t* start = s.order + NT;
-  int32_t* bkt = start + kBuckets + 1;
-  int lo = kBuckets, hi = 0;
-  for (int t = 0; t < NT; ++t) {
-    const int b = kBuckets - 1 - int(heat_bucket(s.hmax[t]));
-    bkt[t] = b;
-    lo = b < lo ? b : lo;
-    hi = b > hi ? b : hi;
+#endif
+  for (int l = 0; l < L; ++l) {
+    lo[l] = kInf;
+    hi[l] = -kInf;
   }
-  std::memset(start + lo, 0, sizeof(int32_t) * size_t(hi - lo + 2));
-  for (int t = 0; t < NT; ++t) ++start[bkt[t] + 1];
-  for (int b = lo; b < hi; ++b) start[b + 1] += start[b];
-  for (int t = 0; t < NT; ++t) s.order[start[bkt[t]]++] = t;
+  const int n = (x1 - x0) * L;
+  for (int y = y0; y < y1; ++y) {
+    const float* tp = tags + (int64_t(y) * W + x0) * L;
+    for (int j = 0; j < n; ++j) {
+      const int l = L == 1 ? 0 : j % L;
+      lo[l] = fminf_keep(lo[l], finite_or(tp[j], kInf));
+      hi[l] = fmaxf_keep(hi[l], finite_or(tp[j], -kInf));
+    }
+  }
+}
+
+// Heat bucket: the top 14 bits of the order-preserving integer key of a float (sign, exponent, 5 mantissa
+// bits: 32 buckets per octave, fine enough that whole buckets overshoot the hot-tile target little and a
+// search stops close to its best). Larger float -> larger or equal bucket.
+constexpr int kBucketShift = 18;
+inline uint32_t heat_bucket(float f) { return ordered_bits(f) >> kBucketShift; }
+constexpr int kBuckets = 1 << (32 - kBucketShift);
+// The hot tiles: whole buckets, hottest first, until at least hot_target(NT) tiles are in. Speed only: a
+// search whose best score stays below the hot tiles' buckets reads the cold tiles itself, which costs about
+// as much as summarising them (crowded 256x256 maps: a quarter of the tiles leaves 0.5% of the searches
+// cold; 512x512: an eighth, 0.2%).
+inline int hot_target(int NT) {
+  const int a = NT / 4, b = 1024 + NT / 16;
+  return a < b ? (a > 64 ? a : 64) : b;
+}
+constexpr int kPad = 3;  // order arrays are padded to a multiple of 4 for the 4-wide bound loop
+constexpr int32_t kPartial = int32_t(0x80000000u);  // ooff flag: the tile is cut by the map border
+
+// Words of the summary buffer, in this order.
+struct SummaryLayout {
+  std::size_t hmax, order, ooff, ohmax, olo, ohi, info, rbkt, hot_t, hot_off, count, total;
+};
+inline SummaryLayout summary_layout(TileGrid g, int L) {
+  const std::size_t nt = std::size_t(g.TY) * g.TX, np = nt + kPad;
+  SummaryLayout s;
+  s.hmax = 0;
+  s.order = s.hmax + nt;
+  s.ooff = s.order + np;
+  s.ohmax = s.ooff + np;
+  s.olo = s.ohmax + np;
+  s.ohi = s.olo + np * L;
+  s.info = s.ohi + np * L;
+  s.rbkt = s.info + 2;
+  s.hot_t = s.rbkt + nt;
+  s.hot_off = s.hot_t + nt + 1;
+  s.count = s.hot_off + nt + 1;
+  s.total = s.count + kBuckets;
+  return s;
+}
+
+constexpr int kSample = 4;  // the hot/cold cut is chosen on every kSample-th tile
+
+// The hot tiles by decreasing heat bucket, ascending tile index within a bucket (a counting sort over the
+// buckets that occur), with their pixel offset, hmax and tag ranges; info = (n_hot, cut): a tile is hot iff
+// its bucket >= cut.
+inline void order_hot_tiles(const float* tags, int H, int W, int L, TileGrid g, const TileSummary& s) {
+  const int NT = g.TY * g.TX;
+  int32_t* rb = s.rbkt;   // each tile's bucket, reversed: 0 = hottest
+  int32_t* cnt = s.count;  // bucket counts, then first positions
+  s.info[0] = s.info[1] = 0;
+  if (NT <= 0) return;
+  float hot = -kInf, cold = kInf;  // hmax is never NaN
+  int t = 0;
+#if defined(__SSE2__)
+  {
+    __m128 vhot = _mm_set1_ps(hot), vcold = _mm_set1_ps(cold);
+    const __m128i sign = _mm_set1_epi32(int(0x80000000u)), top = _mm_set1_epi32(kBuckets - 1);
+    for (; t + 4 <= NT; t += 4) {
+      const __m128 h = _mm_loadu_ps(s.hmax + t);
+      vhot = _mm_max_ps(vhot, h);
+      vcold = _mm_min_ps(vcold, h);
+      // kBuckets - 1 - heat_bucket(h): ordered_bits (-0 as +0) as in numeric.h, top bits
+      const __m128i u = _mm_castps_si128(_mm_andnot_ps(_mm_cmpeq_ps(h, _mm_setzero_ps()), h));
+      const __m128i key = _mm_xor_si128(u, _mm_or_si128(_mm_srai_epi32(u, 31), sign));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(rb + t), _mm_sub_epi32(top, _mm_srli_epi32(key, kBucketShift)));
+    }
+    hot = hmax4(vhot);
+    cold = hmin4(vcold);
+  }
+#endif
+  for (; t < NT; ++t) {
+    rb[t] = kBuckets - 1 - int(heat_bucket(s.hmax[t]));
+    hot = fmaxf_keep(hot, s.hmax[t]);
+    cold = fminf_keep(cold, s.hmax[t]);
+  }
+  const int lo = kBuckets - 1 - int(heat_bucket(hot)), hi = kBuckets - 1 - int(heat_bucket(cold));
+  // The cut, from every kSample-th tile: whole buckets, hottest first, until enough tiles are in.
+  std::memset(cnt + lo, 0, sizeof(int32_t) * size_t(hi - lo + 1));
+  for (t = 0; t < NT; t += kSample) ++cnt[rb[t]];
+  const int target = hot_target(NT);
+  int cut_rb = lo;
+  for (int b = lo, n = 0; b <= hi; ++b) {
+    cut_rb = b;
+    n += cnt[b] * kSample;
+    if (n >= target) break;
+  }
+  // The hot tiles (index and first pixel, flagged when the border cuts them) in raster order, compacted
+  // without branches: a branch per tile mispredicts often and costs more than these instructions.
+  int n_hot = 0;
+  auto keep = [&](int tt, int32_t off) {
+    s.hot_t[n_hot] = tt;
+    s.hot_off[n_hot] = off;
+    n_hot += int(unsigned(cut_rb - rb[tt]) >> 31) ^ 1;  // rb <= cut_rb, as arithmetic
+  };
+  for (int ty = 0, tt = 0; ty < g.TY; ++ty) {
+    const int y0 = ty * g.T;
+    const int32_t flag = y0 + g.T > H ? kPartial : 0, last_flag = (g.TX * g.T > W ? kPartial : 0) | flag;
+    int32_t off = y0 * W;
+    for (int tx = 0; tx + 1 < g.TX; ++tx, ++tt, off += g.T) keep(tt, off | flag);
+    keep(tt++, off | last_flag);
+  }
+  // Counting sort of the hot tiles by bucket (stable: raster order within a bucket).
+  std::memset(cnt + lo, 0, sizeof(int32_t) * size_t(cut_rb - lo + 1));
+  for (int k = 0; k < n_hot; ++k) ++cnt[rb[s.hot_t[k]]];
+  for (int b = lo, pos = 0; b <= cut_rb; ++b) {  // counts -> first positions
+    const int c = cnt[b];
+    cnt[b] = pos;
+    pos += c;
+  }
+  for (int k = 0; k < n_hot; ++k) {
+    const int i = cnt[rb[s.hot_t[k]]]++;
+    s.order[i] = s.hot_t[k];
+    s.ooff[i] = s.hot_off[k];
+  }
+  int i = 0;
+#if defined(__SSE2__)
+  if (g.T == 4 && L == 1) {
+    // Four full tiles at a time: per tile a vertical reduction, then transposes for the horizontal ones
+    // (NaN ignored by the operand order, +-inf kept, as in tile_heat_t4_hw).
+    const __m128 pinf = _mm_set1_ps(kInf), ninf = _mm_set1_ps(-kInf);
+    for (; i + 4 <= n_hot; i += 4) {
+      const int32_t* off = s.ooff + i;
+      if ((off[0] | off[1] | off[2] | off[3]) & kPartial) break;
+      __m128 a[4], b[4];
+      for (int q = 0; q < 4; ++q) {
+        const float* tp = tags + off[q];
+        const __m128 t0 = _mm_loadu_ps(tp), t1 = _mm_loadu_ps(tp + W), t2 = _mm_loadu_ps(tp + 2 * W),
+                     t3 = _mm_loadu_ps(tp + 3 * W);
+        a[q] = _mm_min_ps(t3, _mm_min_ps(t2, _mm_min_ps(t1, _mm_min_ps(t0, pinf))));
+        b[q] = _mm_max_ps(t3, _mm_max_ps(t2, _mm_max_ps(t1, _mm_max_ps(t0, ninf))));
+        s.ohmax[i + q] = s.hmax[s.order[i + q]];
+      }
+      _MM_TRANSPOSE4_PS(a[0], a[1], a[2], a[3]);
+      _MM_TRANSPOSE4_PS(b[0], b[1], b[2], b[3]);
+      _mm_storeu_ps(s.olo + i, _mm_min_ps(_mm_min_ps(a[0], a[1]), _mm_min_ps(a[2], a[3])));
+      _mm_storeu_ps(s.ohi + i, _mm_max_ps(_mm_max_ps(b[0], b[1]), _mm_max_ps(b[2], b[3])));
+    }
+  }
+#endif
+  for (; i < n_hot; ++i) {
+    const int t = s.order[i], y0 = (t / g.TX) * g.T, x0 = (t % g.TX) * g.T;
+    s.ohmax[i] = s.hmax[t];
+    tile_tag_range(tags, W, L, y0, y0 + g.T < H ? y0 + g.T : H, x0, x0 + g.T < W ? x0 + g.T : W,
+                   s.olo + int64_t(i) * L, s.ohi + int64_t(i) * L);
+  }
+  s.info[0] = n_hot;
+  s.info[1] = n_hot == NT ? 0 : kBuckets - 1 - cut_rb;  // 0: no cold tile
 }
 
 template <bool ABS>
-void summaries(const float* heat, const float* tags, int H, int W, int L, TileGrid g, const TileSummary& s) {
-  for (int ty = 0; ty < g.TY; ++ty) {
-    const int y0 = ty * g.T, y1 = y0 + g.T < H ? y0 + g.T : H;
-#if defined(__SSE2__)
-    if (g.T == 4 && L == 1) {
-      summarise_tile_row_sse_t4_l1<ABS>(heat, tags, W, g, ty, y0, y1, s);
-      continue;
-    }
-#endif
-    if (g.T == 4)
-      summarise_tile_row<4, ABS>(heat, tags, W, L, g, ty, y0, y1, s);
-    else
-      summarise_tile_row<0, ABS>(heat, tags, W, L, g, ty, y0, y1, s);
+void summaries(const float* heat, const float* tags, int H, int W, int L, TileGrid g, bool hmax_ready,
+               const TileSummary& s) {
+  if (g.T == 4) {
+    if (!hmax_ready) tile_heat_t4_hw(heat, H, W, ABS, s.hmax);
+  } else {
+    for (int ty = 0; ty < g.TY; ++ty)
+      tile_row_hmax<ABS>(heat, W, g, ty, ty * g.T, ty * g.T + g.T < H ? ty * g.T + g.T : H, s.hmax);
   }
-  sort_by_heat(g, s);
+  order_hot_tiles(tags, H, W, L, g, s);
+  const int n_hot = s.info[0];
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int i = n_hot; i < n_hot + kPad; ++i) {  // padding: NaN bounds are never scanned
+    s.order[i] = 0;
+    s.ooff[i] = kPartial;
+    s.ohmax[i] = nan;
+    for (int l = 0; l < L; ++l) s.olo[int64_t(i) * L + l] = s.ohi[int64_t(i) * L + l] = nan;
+  }
 }
 
 }  // namespace
 
-std::size_t tile_summary_words(TileGrid g, int L) {
-  const std::size_t nt = std::size_t(g.TY) * g.TX;
-  return nt * (1 + 2 * std::size_t(L)) + nt + kBuckets + 1 + nt;
-}
+std::size_t tile_summary_words(TileGrid g, int L) { return summary_layout(g, L).total; }
 
 TileSummary tile_summary_at(float* base, TileGrid g, int L) {
-  const std::size_t nt = std::size_t(g.TY) * g.TX;
   static_assert(sizeof(float) == sizeof(int32_t), "4-byte words");
+  const SummaryLayout o = summary_layout(g, L);
+  int32_t* ibase = reinterpret_cast<int32_t*>(base);
   TileSummary s;
-  s.hmax = base;
-  s.tlo = s.hmax + nt;
-  s.thi = s.tlo + nt * L;
-  s.order = reinterpret_cast<int32_t*>(s.thi + nt * L);
+  s.hmax = base + o.hmax;
+  s.order = ibase + o.order;
+  s.ooff = ibase + o.ooff;
+  s.ohmax = base + o.ohmax;
+  s.olo = base + o.olo;
+  s.ohi = base + o.ohi;
+  s.info = ibase + o.info;
+  s.rbkt = ibase + o.rbkt;
+  s.hot_t = ibase + o.hot_t;
+  s.hot_off = ibase + o.hot_off;
+  s.count = ibase + o.count;
   return s;
 }
 
 void tile_summaries_hw(const float* heat, const float* tags, int H, int W, int L, TileGrid g, bool heat_abs,
-                       const TileSummary& out) {
+                       const TileSummary& out, bool hmax_ready) {
   if (heat_abs)
-    summaries<true>(heat, tags, H, W, L, g, out);
+    summaries<true>(heat, tags, H, W, L, g, hmax_ready, out);
   else
-    summaries<false>(heat, tags, H, W, L, g, out);
+    summaries<false>(heat, tags, H, W, L, g, hmax_ready, out);
 }
 
 namespace {
+
+#if defined(__SSE2__)
+// The cold tiles of a search whose best stays below the hot buckets (4x4 tiles, L = 1). Such a search meets
+// many tiles, so it goes best first: the bounds of all cold tiles whose heat reaches the best (their tag
+// ranges read here, four tiles at a time), the tile with the greatest bound scanned first, then, in raster
+// order, every other one whose bound still reaches the best. scan(t) is the search's (it updates best and
+// best_idx); the bounds are the same operations as its visit.
+template <Variant V, typename Scan>
+void cold_pass_t4_l1(const float* tags, int H, int W, float p, TileGrid g, const TileSummary& sum,
+                     const Scan& scan, const float& best, const int32_t& best_idx) {
+  const int NT = g.TY * g.TX, cut_rb = kBuckets - 1 - sum.info[1];  // cold: rbkt > cut_rb
+  thread_local std::vector<float> bounds;
+  if (bounds.size() < size_t(NT)) bounds.resize(size_t(NT));
+  float* cb = bounds.data();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const __m128 pv = _mm_set1_ps(p), pinf = _mm_set1_ps(kInf), ninf = _mm_set1_ps(-kInf);
+  const __m128 vnan = _mm_set1_ps(nan);
+  const __m128i lim = _mm_set1_epi32(cut_rb);
+  const __m128 b0 = _mm_set1_ps(best);
+  float top = best;
+  int top_t = -1;
+  auto keep_top = [&](int t, float b) {
+    if (b > top) {
+      top = b;
+      top_t = t;
+    }
+  };
+  const int full_tx = W / 4;
+  for (int ty = 0; ty < g.TY; ++ty) {
+    const int y0 = ty * 4;
+    int tx = 0;
+    if (y0 + 4 <= H) {
+      for (; tx + 4 <= full_tx; tx += 4) {
+        const int t = ty * g.TX + tx;
+        const __m128 h = _mm_loadu_ps(sum.hmax + t);
+        const __m128i rb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sum.rbkt + t));
+        const __m128 cand = _mm_and_ps(_mm_cmpge_ps(h, b0), _mm_castsi128_ps(_mm_cmpgt_epi32(rb, lim)));
+        if (!_mm_movemask_ps(cand)) {
+          _mm_storeu_ps(cb + t, vnan);
+          continue;
+        }
+        __m128 a[4], b[4];
+        const float* tp = tags + int64_t(y0) * W + tx * 4;
+        for (int q = 0; q < 4; ++q) {  // NaN ignored by the operand order, +-inf kept (as the summaries)
+          const __m128 t0 = _mm_loadu_ps(tp + 4 * q), t1 = _mm_loadu_ps(tp + W + 4 * q),
+                       t2 = _mm_loadu_ps(tp + 2 * W + 4 * q), t3 = _mm_loadu_ps(tp + 3 * W + 4 * q);
+          a[q] = _mm_min_ps(t3, _mm_min_ps(t2, _mm_min_ps(t1, _mm_min_ps(t0, pinf))));
+          b[q] = _mm_max_ps(t3, _mm_max_ps(t2, _mm_max_ps(t1, _mm_max_ps(t0, ninf))));
+        }
+        _MM_TRANSPOSE4_PS(a[0], a[1], a[2], a[3]);
+        _MM_TRANSPOSE4_PS(b[0], b[1], b[2], b[3]);
+        const __m128 lo = _mm_min_ps(_mm_min_ps(a[0], a[1]), _mm_min_ps(a[2], a[3]));
+        const __m128 hi = _mm_max_ps(_mm_max_ps(b[0], b[1]), _mm_max_ps(b[2], b[3]));
+        const __m128 ok = _mm_and_ps(cand, _mm_cmple_ps(lo, hi));
+        const __m128 bound = select4(ok, score4_l1<V>(h, _mm_min_ps(_mm_max_ps(pv, lo), hi), pv), vnan);
+        _mm_storeu_ps(cb + t, bound);
+        unsigned m = unsigned(_mm_movemask_ps(_mm_cmpgt_ps(bound, _mm_set1_ps(top))));
+        for (; m; m &= m - 1) keep_top(t + __builtin_ctz(m), cb[t + __builtin_ctz(m)]);
+      }
+    }
+    for (; tx < g.TX; ++tx) {  // the rest one by one
+      const int t = ty * g.TX + tx;
+      cb[t] = nan;
+      const float hm = sum.hmax[t];
+      if (hm < best || sum.rbkt[t] <= cut_rb) continue;
+      const int x0 = tx * 4;
+      float lo, hi;
+      tile_tag_range(tags, W, 1, y0, y0 + 4 < H ? y0 + 4 : H, x0, x0 + 4 < W ? x0 + 4 : W, &lo, &hi);
+      if (!(lo <= hi)) continue;
+      const float nearest = p < lo ? lo : (p > hi ? hi : p);
+      cb[t] = refine_score(hm, refine_penalty_t<V, 1>(&nearest, &p, 1));
+      keep_top(t, cb[t]);
+    }
+  }
+  auto first_pixel = [&](int t) { return (t / g.TX) * 4 * W + (t % g.TX) * 4; };
+  if (top_t >= 0 && refine_better(top, first_pixel(top_t), best, best_idx)) scan(top_t);
+  int t = 0;
+  for (; t + 4 <= NT; t += 4) {
+    unsigned m = unsigned(_mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(cb + t), _mm_set1_ps(best))));
+    for (; m; m &= m - 1) {
+      const int u = t + __builtin_ctz(m);
+      if (u != top_t && refine_better(cb[u], first_pixel(u), best, best_idx)) scan(u);
+    }
+  }
+  for (; t < NT; ++t)
+    if (t != top_t && cb[t] >= best && refine_better(cb[t], first_pixel(t), best, best_idx)) scan(t);
+}
+#endif
 
 template <Variant V, int LC, bool ABS>
 RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L, const float* p, TileGrid g,
@@ -312,29 +511,90 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
   float best_heat = 0.0f;
   uint32_t best_bucket = heat_bucket(best);
   int64_t pixels = 0;
-  const int NT = g.TY * g.TX;
-  for (int i = 0; i < NT; ++i) {
-    const int t = sum.order[i];
-    const float hm = sum.hmax[t];
-    if (hm < best) {
-      // Penalties are >= 0, so this tile cannot win; once whole buckets are below the best, no later
-      // tile can either.
-      if (heat_bucket(hm) < best_bucket) break;
-      continue;
-    }
-    const float* lo = sum.tlo + int64_t(t) * L;
-    const float* hi = sum.thi + int64_t(t) * L;
-    if (!(lo[0] <= hi[0])) continue;  // no finite tag in this tile: every pixel's score is NaN
-    // Upper bound of the score in the tile: its hottest heat minus the penalty at the tag nearest to p.
-    for (int l = 0; l < Ln; ++l) nearest[l] = p[l] < lo[l] ? lo[l] : (p[l] > hi[l] ? hi[l] : p[l]);
-    const int ty = t / g.TX, tx = t % g.TX;
-    const int y0 = ty * g.T, x0 = tx * g.T;
-    if (!refine_better(refine_score(hm, refine_penalty_t<V, LC>(nearest, p, Ln)), y0 * W + x0, best, best_idx))
-      continue;  // (NaN bounds skip too)
+  auto scan = [&](int t) {
+    const int y0 = (t / g.TX) * g.T, x0 = (t % g.TX) * g.T;
     const int y1 = y0 + g.T < H ? y0 + g.T : H, x1 = x0 + g.T < W ? x0 + g.T : W;
     scan_box<V, LC, ABS>(heat, tags, W, L, p, y0, y1, x0, x1, best, best_idx, best_heat);
     pixels += int64_t(y1 - y0) * (x1 - x0);
     best_bucket = heat_bucket(best);
+  };
+  // One tile whose hottest heat hm reaches the best: bound its score from above (its hottest heat minus the
+  // penalty at the tag nearest to p; penalties are >= 0 and monotone) and scan it unless the bound loses.
+  auto visit = [&](int t, float hm, const float* lo, const float* hi) {
+    if (!(lo[0] <= hi[0])) return;  // no finite tag in this tile: every pixel's score is NaN
+    for (int l = 0; l < Ln; ++l) nearest[l] = p[l] < lo[l] ? lo[l] : (p[l] > hi[l] ? hi[l] : p[l]);
+    const int y0 = (t / g.TX) * g.T, x0 = (t % g.TX) * g.T;
+    if (!refine_better(refine_score(hm, refine_penalty_t<V, LC>(nearest, p, Ln)), y0 * W + x0, best, best_idx))
+      return;  // (NaN bounds skip too)
+    scan(t);
+  };
+  // Hot tiles, hottest first: once whole buckets are below the best, no later tile can win.
+  const int n_hot = sum.info[0];
+  const uint32_t cut = uint32_t(sum.info[1]);
+  bool stopped = false;
+#if defined(__SSE2__)
+  if (LC == 1) {
+    // Four hot tiles' bounds at once (the same operations as visit, on the padded arrays); the tiles whose
+    // bound reaches the best are checked again in order, against the best as it is then.
+    const __m128 pv = _mm_set1_ps(p[0]);
+    for (int i = 0; i < n_hot; i += 4) {
+      const float h0 = sum.ohmax[i];
+      if (h0 < best && heat_bucket(h0) < best_bucket) {
+        stopped = true;
+        break;
+      }
+      const __m128 lo = _mm_loadu_ps(sum.olo + i), hi = _mm_loadu_ps(sum.ohi + i);
+      const __m128 bound = score4_l1<V>(_mm_loadu_ps(sum.ohmax + i), _mm_min_ps(_mm_max_ps(pv, lo), hi), pv);
+      unsigned m =
+          unsigned(_mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(bound, _mm_set1_ps(best)), _mm_cmple_ps(lo, hi))));
+      if (!m) continue;
+      float b[4];
+      _mm_storeu_ps(b, bound);
+      while (m) {
+        const int j = __builtin_ctz(m);
+        m &= m - 1;
+        const int32_t off = sum.ooff[i + j];
+        if (!refine_better(b[j], off & ~kPartial, best, best_idx)) continue;
+        if (g.T == 4 && !(off & kPartial)) {
+          scan_tile4_l1<V, ABS>(heat + off, tags + off, W, p[0], off, best, best_idx, best_heat);
+          pixels += 16;
+          best_bucket = heat_bucket(best);
+        } else {
+          scan(sum.order[i + j]);
+        }
+      }
+    }
+  } else
+#endif
+  for (int i = 0; i < n_hot; ++i) {
+    const float hm = sum.ohmax[i];
+    if (hm < best) {
+      if (heat_bucket(hm) < best_bucket) {
+        stopped = true;
+        break;
+      }
+      continue;
+    }
+    visit(sum.order[i], hm, sum.olo + int64_t(i) * L, sum.ohi + int64_t(i) * L);
+  }
+  // Cold tiles (buckets below cut), only when the best is below their buckets; their tag ranges are read here.
+  if (!stopped && cut > best_bucket) {
+#if defined(__SSE2__)
+    if (LC == 1 && g.T == 4) {
+      cold_pass_t4_l1<V>(tags, H, W, p[0], g, sum, scan, best, best_idx);
+    } else
+#endif
+    {
+      const int NT = g.TY * g.TX;
+      float clo[kMaxBoundL], chi[kMaxBoundL];
+      for (int t = 0; t < NT; ++t) {
+        const float hm = sum.hmax[t];
+        if (hm < best || heat_bucket(hm) >= cut) continue;
+        const int y0 = (t / g.TX) * g.T, x0 = (t % g.TX) * g.T;
+        tile_tag_range(tags, W, L, y0, y0 + g.T < H ? y0 + g.T : H, x0, x0 + g.T < W ? x0 + g.T : W, clo, chi);
+        visit(t, hm, clo, chi);
+      }
+    }
   }
   if (best_idx == std::numeric_limits<int32_t>::max() || !(best - best == 0.0f)) return RefineHit{-1, 0.0f, pixels};
   return RefineHit{best_idx, best_heat, pixels};
