@@ -42,17 +42,13 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   const int radius = (prm.nms_kernel - 1) / 2;
   const DarkSpec dark = make_dark_spec(prm);
   const DarkSpec no_dark{};  // CPU: candidates get the adjust shift; DARK is applied to the joints used only
-  // With refine on, each joint's tile summaries are built right after its candidates, while its heat map
-  // is still in cache (nearly every joint of a frame with people is searched later), but only once some
-  // joint has found a candidate: a frame without candidates has nobody to refine (empty frames skip the
-  // whole cost). Joints scanned before the first candidate get their summaries after the loop. Which joints
-  // are built where depends on timing; the summaries, and so the results, do not.
+  // With refine on, the tile summaries of the refine search are built once the candidates are known, and
+  // only if some joint has a candidate (a frame without candidates has nobody to refine). They do not
+  // depend on the grouping, so the grouping runs on one thread while the others build them.
   const TileGrid grid = make_tile_grid(H, W, prm.tile);
   const size_t per_joint = tile_summary_words(grid, L);
   if (prm.refine) ensure(s.summaries, size_t(K) * per_joint);
   ensure(s.tiles_ns, size_t(K));
-  ensure(s.built, size_t(K));
-  ensure(s.pending, size_t(K));
   std::atomic<bool> seen{false};
   const float* search_maps = heat;  // what the refine searches (DARK-UDP: the log maps, set below)
   auto summarise = [&](int k) {
@@ -62,7 +58,6 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
     tile_summaries_hw(search_maps + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum,
                       grid.T == 4 && !prm.use_udp);
     s.tiles_ns[k] = std::chrono::duration<double, std::nano>(Clock::now() - tt).count();
-    s.built[k] = 1;
   };
   parallel_for(K, prm.threads, [&](int k) {  // joints are independent; each writes its own slots
     Peak* pk = s.peaks.data() + size_t(k) * M;
@@ -80,8 +75,6 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
     }
     if (n > 0) seen.store(true, std::memory_order_relaxed);
     s.tiles_ns[k] = 0;
-    s.built[k] = 0;
-    if (prm.refine && !prm.use_udp && seen.load(std::memory_order_relaxed)) summarise(k);
   });
   // DARK-UDP: the log maps the shifts and the fill search read (the refine summaries are built on them).
   if (prm.use_udp && seen.load()) {
@@ -92,16 +85,26 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
     });
     search_maps = s.udp_log.data();
   }
-  if (prm.refine && seen.load()) {
-    int missing = 0;
-    for (int k = 0; k < K; ++k)
-      if (!s.built[k]) s.pending[missing++] = k;
-    parallel_for(missing, prm.threads, [&](int i) { summarise(s.pending[i]); });
-  }
   tm.candidates_ms = ms_since(t0);
-  for (int k = 0; k < K; ++k) tm.refine_tiles_ms += s.tiles_ns[k] * 1e-6;
 
-  const int st = group_and_score(prm, K, H, W, L, prm.use_udp ? search_maps : (prm.dark ? heat : nullptr), s, tm);
+  // ---- 2-3. grouping and scores (group_and_score), beside the tile summaries ----------------------------
+  const float* lazy = prm.use_udp ? search_maps : (prm.dark ? heat : nullptr);
+  int st = 0;
+  const bool summaries = prm.refine && seen.load();
+  if (summaries && lazy == nullptr) {
+    // task 0 groups, tasks 1..K build one joint's summaries each (DARK and DARK-UDP use the pool inside
+    // group_and_score, so they take the sequential order below)
+    parallel_for(K + 1, prm.threads, [&](int i) {
+      if (i == 0)
+        st = group_and_score(prm, K, H, W, L, nullptr, s, tm);
+      else
+        summarise(i - 1);
+    });
+  } else {
+    if (summaries) parallel_for(K, prm.threads, summarise);
+    st = group_and_score(prm, K, H, W, L, lazy, s, tm);
+  }
+  for (int k = 0; k < K; ++k) tm.refine_tiles_ms += s.tiles_ns[k] * 1e-6;
   if (st != 0) return st;
   const Groups& g = s.groups;
   const int NP = s.NP;

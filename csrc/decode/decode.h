@@ -40,7 +40,7 @@ struct DecodeParams {
 
 struct StageTimes {
   double candidates_ms = 0, group_ms = 0, adjust_ms = 0, refine_ms = 0, total_ms = 0;
-  double refine_tiles_ms = 0;   // CPU time of the per-joint tile summaries (built in the candidates stage)
+  double refine_tiles_ms = 0;   // CPU time of the per-joint tile summaries (built beside the grouping)
   int64_t refine_searches = 0;
   int64_t refine_pixels = 0;     // pixels evaluated by the searches
 };
@@ -65,8 +65,6 @@ struct DecodeScratch {
   int NP = 0;                   // entries of keep
   std::vector<float> summaries;      // K x tile_summary_words
   std::vector<double> tiles_ns;      // K: time spent on each joint's tile summaries
-  std::vector<uint8_t> built;        // K: summaries built in the candidates loop
-  std::vector<int32_t> pending;      // K: joints whose summaries are built after it
   std::vector<int64_t> searches, pixels;  // per kept person, refine statistics
   std::vector<float> udp_log;        // KxHxW: DARK-UDP log maps (use_udp)
 };
