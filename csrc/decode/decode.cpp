@@ -92,8 +92,8 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   int st = 0;
   const bool summaries = prm.refine && seen.load();
   if (summaries && lazy == nullptr) {
-    // task 0 groups, tasks 1..K build one joint's summaries each (DARK and DARK-UDP use the pool inside
-    // group_and_score, so they take the sequential order below)
+    // task 0 groups, tasks 1..K build one joint's summaries each. (With DARK, group_and_score uses the pool
+    // itself; DARK and DARK-UDP take the sequential order below.)
     parallel_for(K + 1, prm.threads, [&](int i) {
       if (i == 0)
         st = group_and_score(prm, K, H, W, L, nullptr, s, tm);
