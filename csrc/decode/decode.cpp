@@ -234,12 +234,8 @@ int group_and_score(const DecodeParams& prm, int K, int H, int W, int L, const f
         const int x = pk.idx % W, y = pk.idx / W;
         float sx = s.shifts[(size_t(k) * M + m) * 2];  // joint_shift: zero without adjust and dark
         float sy = s.shifts[(size_t(k) * M + m) * 2 + 1];
-        if (dark.mode == Subpixel::Udp) {
-          sx = sy = 0.0f;  // the shifts in s are the candidates' adjust shifts
-          udp_shift(dark_heat + k * HW, H, W, x, y, &sx, &sy);
-        } else if (dark.mode == Subpixel::Dark) {
-          dark_shift_bottomup(dark_heat + k * HW, H, W, x, y, prm.heat_abs, dark, &sx, &sy);
-        }
+        if (dark.mode != Subpixel::None)  // the candidates' shifts were computed without DARK
+          joint_shift(prm.variant, dark_heat + k * HW, H, W, x, y, prm.heat_abs, prm.adjust, dark, &sx, &sy);
         X = float(x) + sx;
         Y = float(y) + sy;
         // HigherHRNet's +0.5 is part of its adjust step (and of the DARK step replacing it); mmpose adds

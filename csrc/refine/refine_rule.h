@@ -74,7 +74,7 @@ HRD_INLINE void joint_shift(Variant variant, const float* map, int H, int W, int
   *sx = 0.0f;
   *sy = 0.0f;
   if (dark.mode == Subpixel::Udp) {
-    if (!udp_shift(map, H, W, x, y, sx, sy)) *sx = *sy = 0.0f;
+    udp_shift(map, H, W, x, y, sx, sy);  // writes only when the step applies
     return;
   }
   if (dark_shift_bottomup(map, H, W, x, y, heat_abs, dark, sx, sy)) return;
