@@ -17,21 +17,17 @@ inline void udp_log_map_cpu(const float* map, int H, int W, const DarkSpec& spec
   const int64_t HW = int64_t(H) * W;
   rows.resize(size_t(HW));
   pad.assign(size_t(W + 2 * r), 0.0f);
-  int32_t omax = INT32_MIN;
+  float orig_max;  // the greatest finite pixel, 0 if none
+  argmax_first(map, HW, &orig_max);
   for (int y = 0; y < H; ++y) {
     const float* src = map + int64_t(y) * W;
-    for (int x = 0; x < W; ++x) {
-      const int32_t key = finite_key(src[x]);
-      omax = key > omax ? key : omax;
-      pad[size_t(r + x)] = finite_or_zero(src[x]);
-    }
+    for (int x = 0; x < W; ++x) pad[size_t(r + x)] = finite_or_zero(src[x]);
     float* dst = rows.data() + int64_t(y) * W;
     const float* c = pad.data() + r;
     for (int x = 0; x < W; ++x) dst[x] = c[x] * k[r];
     for (int j = 1; j <= r; ++j)
       for (int x = 0; x < W; ++x) dst[x] = dst[x] + (c[x - j] + c[x + j]) * k[r + j];
   }
-  const float orig_max = omax == INT32_MIN ? 0.0f : key_value(omax);
   float bmax = -INFINITY;
   for (int y = 0; y < H; ++y) {
     float* dst = out + int64_t(y) * W;

@@ -231,19 +231,11 @@ class _DarkMaps:
         H, W = self.maps.shape[1:]
         if not (1 < x < W - 2 and 1 < y < H - 2):
             return None
+        from .topdown import _reference_dark_derivatives
+
         lm = self.log_map(k)
-
-        def lg(dy: int, dx: int) -> np.float32:
-            return lm[y + dy, x + dx]
-
-        c = lg(0, 0)
-        half, quarter, two = np.float32(0.5), np.float32(0.25), np.float32(2)
+        dx, dy, dxx, dxy, dyy = _reference_dark_derivatives(lambda oy, ox: lm[y + oy, x + ox])
         with np.errstate(all="ignore"):
-            dx = half * (lg(0, 1) - lg(0, -1))
-            dy = half * (lg(1, 0) - lg(-1, 0))
-            dxx = quarter * ((lg(0, 2) - two * c) + lg(0, -2))
-            dxy = quarter * (((lg(1, 1) - lg(-1, 1)) - lg(1, -1)) + lg(-1, -1))
-            dyy = quarter * ((lg(2, 0) - two * c) + lg(-2, 0))
             det = dxx * dyy - dxy * dxy
             if not (dxx < 0 and det > 0 and np.isfinite(det)):
                 return None

@@ -32,7 +32,7 @@ So keypoints are always finite.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
@@ -232,6 +232,20 @@ def _reference_blur(h: np.ndarray, k: int) -> np.ndarray:
     return C.astype(np.float32)
 
 
+def _reference_dark_derivatives(lg: Callable[[int, int], Any]) -> Tuple[Any, Any, Any, Any, Any]:
+    """DarkPose's float32 derivatives (dx, dy, dxx, dxy, dyy) of a log map at the patch centre, as
+    dark_rule.h's dark_derivatives: lg(dy, dx) is the log value (scalar or array) at that offset."""
+    c = lg(0, 0)
+    half, quarter, two = np.float32(0.5), np.float32(0.25), np.float32(2)
+    with np.errstate(all="ignore"):
+        dx = half * (lg(0, 1) - lg(0, -1))
+        dy = half * (lg(1, 0) - lg(-1, 0))
+        dxx = quarter * ((lg(0, 2) - two * c) + lg(0, -2))
+        dxy = quarter * (((lg(1, 1) - lg(-1, 1)) - lg(1, -1)) + lg(-1, -1))
+        dyy = quarter * ((lg(2, 0) - two * c) + lg(-2, 0))
+    return dx, dy, dxx, dxy, dyy
+
+
 def _reference_dark(h: np.ndarray, coords: np.ndarray, maxv: np.ndarray, k: int) -> np.ndarray:
     """DarkPose: blur, rescale to the original maximum, floor 1e-10, log, Taylor step at the integer peak."""
     M, H, W = h.shape
@@ -256,14 +270,8 @@ def _reference_dark(h: np.ndarray, coords: np.ndarray, maxv: np.ndarray, k: int)
             v = np.where(v < np.float32(1e-10), np.float32(1e-10), v)
             return np.log(v.astype(np.float64)).astype(np.float32)
 
-    c = lg(0, 0)
-    half, quarter = np.float32(0.5), np.float32(0.25)
+    dx, dy, dxx, dxy, dyy = _reference_dark_derivatives(lg)
     with np.errstate(all="ignore"):
-        dx = half * (lg(0, 1) - lg(0, -1))
-        dy = half * (lg(1, 0) - lg(-1, 0))
-        dxx = quarter * ((lg(0, 2) - np.float32(2) * c) + lg(0, -2))
-        dxy = quarter * (((lg(1, 1) - lg(-1, 1)) - lg(1, -1)) + lg(-1, -1))
-        dyy = quarter * ((lg(2, 0) - np.float32(2) * c) + lg(-2, 0))
         det = dxx * dyy - dxy * dxy
         step = (det != 0) & np.isfinite(det)
         d64 = [a.astype(np.float64) for a in (dx, dy, dxx, dxy, dyy)]
