@@ -1,6 +1,9 @@
 """Native decoder == NumPy reference, exactly; edge cases; bad input; inputs never modified."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -546,3 +549,49 @@ def test_fuzz_case_omz_nan_tags_equal_on_cpu_and_emu():
     b = hrdecode.Decoder("omz", backend="emu", **kw)(h, t)
     np.testing.assert_array_equal(a.keypoints, b.keypoints)
     assert a.keypoints[0, 1, 2] == 0  # the NaN-tag pixel of joint 1 is not used to fill it
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the NMS row filter is built for SSE2 and AVX2 and picked at run time: both give the same results
+# ---------------------------------------------------------------------------------------------------------
+
+_SIMD_CHILD = r"""
+import sys, numpy as np, hrdecode
+from hrdecode import _C, synthetic
+out = {"simd": np.array(hrdecode.build_info()["simd_runtime"])}
+rng = np.random.default_rng(77)
+for n, (H, W) in enumerate([(7, 16), (9, 31), (12, 32), (5, 47), (16, 48), (11, 64), (20, 80), (3, 100), (33, 129)]):
+    h = (rng.random((H, W)) ** 3).astype(np.float32)
+    h[rng.random((H, W)) < 0.05] = np.float32(0.5)
+    for v, share in ((np.nan, 0.03), (np.inf, 0.02), (-np.inf, 0.02)):
+        h[rng.random((H, W)) < share] = v
+    for k in (1, 3, 5):
+        v, i = _C.topk_candidates(h, k, 0.25, H * W + 1)
+        out[f"c{n}_{k}_v"], out[f"c{n}_{k}_i"] = v, i
+for n, (size, people) in enumerate([(64, 12), (96, 30), (80, 5)]):
+    s = synthetic.make_scene(height=size, width=size + 16 * n, num_people=people, seed=n)
+    for preset in ("higherhrnet", "mmpose", "omz", "accurate"):
+        r = hrdecode.Decoder(preset, backend="cpu")(s.heatmaps, s.tags)
+        out[f"d{n}_{preset}_kp"], out[f"d{n}_{preset}_sc"] = r.keypoints, r.scores
+np.savez(sys.argv[1], **out)
+"""
+
+
+def test_sse2_and_avx2_builds_agree(tmp_path):
+    """Candidates (threshold, NaN/inf, plateaus, widths around multiples of 16 and 32) and whole decodes (the
+    row filter also folds the refine tiles' heat) are the same with the SSE2 and the AVX2 row filter."""
+    script = tmp_path / "child.py"
+    script.write_text(_SIMD_CHILD)
+    runs = {}
+    for simd in ("sse2", "native"):
+        env = dict(os.environ, HRDECODE_SIMD=simd)
+        path = tmp_path / f"{simd}.npz"
+        subprocess.run([sys.executable, str(script), str(path)], env=env, check=True, timeout=600)
+        runs[simd] = dict(np.load(path))
+    assert str(runs["sse2"]["simd"]) != "AVX2"
+    if str(runs["native"]["simd"]) != "AVX2":
+        pytest.skip("this CPU has no AVX2: only the SSE2 build runs here")
+    assert runs["sse2"].keys() == runs["native"].keys()
+    for key, value in runs["native"].items():
+        if key != "simd":
+            np.testing.assert_array_equal(runs["sse2"][key], value, err_msg=key)

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/cpu_features.h"
 #include "common/thread_pool.h"
 #include "decode/decode.h"
 #include "group/lsap.h"
@@ -427,14 +428,17 @@ PYBIND11_MODULE(_C, m) {
 #endif
   info["compiler"] = HRDECODE_CXX_COMPILER;
 #if defined(__AVX2__)
-  info["simd"] = "AVX2";
+  const char* simd = "AVX2";
 #elif defined(__SSE2__)
-  info["simd"] = "SSE2";
+  const char* simd = "SSE2";
 #elif defined(__ARM_NEON)
-  info["simd"] = "NEON";
+  const char* simd = "NEON";
 #else
-  info["simd"] = "none";
+  const char* simd = "none";
 #endif
+  info["simd"] = simd;  // what the whole module is compiled for
+  // The code built for several instruction sets (the NMS row filter) runs this one in this process.
+  info["simd_runtime"] = cpu_has_avx2() ? "AVX2" : simd;
   info["hardware_threads"] = int(std::thread::hardware_concurrency());
   m.attr("build") = info;
 }

@@ -3,7 +3,11 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 
+#include "common/cpu_features.h"
 #include "nms/nms.h"
 #include "nms/nms_rule.h"
 #include "topk/topk_order.h"
@@ -40,6 +44,72 @@ inline __m128 suppressed4(const float* p, int W, __m128 v) {
 }
 #endif
 
+// The streaming part of a row, x in [x0, x1) (a multiple of 16 long): with HMAX, fold the row into the
+// column maxima cm (maxps with the accumulator second ignores NaN; the first row of a tile row folds into
+// -inf instead of cm); unless !nms, write the first x of every
+// group of four pixels holding a value > t to qx and return how many (NaN compares false; +inf passes here,
+// the caller's finite test drops it). Two builds of this loop, chosen once at run time: SSE2, 16 pixels a
+// step, and AVX2, 32. Only exact comparisons and maxima: both give the same groups and maxima.
+#if defined(__SSE2__)
+template <bool HMAX, bool ABS>
+int row_filter_sse2(const float* row, int x0, int x1, float* cm, bool first, float tf, bool nms, int* qx) {
+  const __m128 t = _mm_set1_ps(tf), sign = _mm_set1_ps(-0.0f), ninf = _mm_set1_ps(-INFINITY);
+  int n = 0;
+  for (int x = x0; x < x1; x += 16) {
+    __m128 c[4];
+    for (int q = 0; q < 4; ++q) {
+      const __m128 v = _mm_loadu_ps(row + x + 4 * q);
+      if (HMAX)
+        _mm_storeu_ps(cm + x + 4 * q, _mm_max_ps(ABS ? _mm_andnot_ps(sign, v) : v, first ? ninf : _mm_loadu_ps(cm + x + 4 * q)));
+      c[q] = _mm_cmpgt_ps(v, t);
+    }
+    if (!nms || !_mm_movemask_ps(_mm_or_ps(_mm_or_ps(c[0], c[1]), _mm_or_ps(c[2], c[3])))) continue;
+    for (int q = 0; q < 4; ++q)
+      if (_mm_movemask_ps(c[q])) qx[n++] = x + 4 * q;
+  }
+  return n;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HRD_AVX2_FILTER 1
+template <bool HMAX, bool ABS>
+__attribute__((target("avx2"))) int row_filter_avx2(const float* row, int x0, int x1, float* cm, bool first,
+                                                    float tf, bool nms, int* qx) {
+  const __m256 t = _mm256_set1_ps(tf), sign = _mm256_set1_ps(-0.0f), ninf = _mm256_set1_ps(-INFINITY);
+  int n = 0, x = x0;
+  for (; x + 32 <= x1; x += 32) {
+    __m256 c[4];
+    for (int q = 0; q < 4; ++q) {
+      const __m256 v = _mm256_loadu_ps(row + x + 8 * q);
+      if (HMAX)
+        _mm256_storeu_ps(cm + x + 8 * q, _mm256_max_ps(ABS ? _mm256_andnot_ps(sign, v) : v,
+                                                       first ? ninf : _mm256_loadu_ps(cm + x + 8 * q)));
+      c[q] = _mm256_cmp_ps(v, t, _CMP_GT_OQ);
+    }
+    if (!nms || !_mm256_movemask_ps(_mm256_or_ps(_mm256_or_ps(c[0], c[1]), _mm256_or_ps(c[2], c[3])))) continue;
+    for (int q = 0; q < 4; ++q) {
+      const unsigned m = unsigned(_mm256_movemask_ps(c[q]));
+      if (m & 15u) qx[n++] = x + 8 * q;
+      if (m >> 4) qx[n++] = x + 8 * q + 4;
+    }
+  }
+  if (x < x1) n += row_filter_sse2<HMAX, ABS>(row, x, x1, cm, first, tf, nms, qx + n);
+  return n;
+}
+#endif
+
+template <bool HMAX, bool ABS>
+using RowFilter = int (*)(const float*, int, int, float*, bool, float, bool, int*);
+
+template <bool HMAX, bool ABS>
+RowFilter<HMAX, ABS> pick_row_filter() {
+#if defined(HRD_AVX2_FILTER)
+  if (cpu_has_avx2()) return &row_filter_avx2<HMAX, ABS>;
+#endif
+  return &row_filter_sse2<HMAX, ABS>;
+}
+#endif
+
 // One pass over the map, row by row (streaming: walking blocks of several rows at once was twice as slow
 // on 512x512 maps), 16 pixels at a time: the candidates (NMS, unless M < 0) and, with HMAX, the hottest heat
 // of each 4x4 tile. Candidates: v > thr and v < +inf (NaN fails both); above the threshold, interior
@@ -58,47 +128,43 @@ int scan_rows(const float* heat, int H, int W, int radius, float tf, int M, Peak
     count = topk_insert(out, count, M, Peak{heat[y * W + x], y * W + x});
   };
   thread_local std::vector<float> colmax_buf;
-  if (HMAX && colmax_buf.size() < size_t(W)) colmax_buf.resize(size_t(W));
+  thread_local std::vector<int> qx_buf;
+  if (colmax_buf.size() < size_t(W)) colmax_buf.resize(size_t(W));
+  if (qx_buf.size() < size_t(W)) qx_buf.resize(size_t(W));
   float* cm = colmax_buf.data();
+  int* qx = qx_buf.data();  // the row filter's groups of four
+#if defined(__SSE2__)
+  static const RowFilter<HMAX, ABS> filter = pick_row_filter<HMAX, ABS>();
+#endif
   const int TX = (W + 3) / 4, W16 = W - W % 16;
   for (int y = 0; y < H; ++y) {
     const float* row = heat + int64_t(y) * W;
-    if (HMAX && y % 4 == 0) {  // a new tile row
-      int i = 0;
+    if (HMAX && y % 4 == 0) {  // a new tile row: the filter starts the columns before W16 afresh
 #if defined(__SSE2__)
-      for (; i + 4 <= W; i += 4) _mm_storeu_ps(cm + i, _mm_set1_ps(-INFINITY));
+      for (int i = W16; i < W; ++i) cm[i] = -INFINITY;
+#else
+      for (int i = 0; i < W; ++i) cm[i] = -INFINITY;
 #endif
-      for (; i < W; ++i) cm[i] = -INFINITY;
     }
     int x = 0;
 #if defined(__SSE2__)
-    const __m128 t = _mm_set1_ps(tf), inf = _mm_set1_ps(INFINITY), sign = _mm_set1_ps(-0.0f);
+    const __m128 t = _mm_set1_ps(tf), inf = _mm_set1_ps(INFINITY);
     const bool rows_around = y > 0 && y + 1 < H;
-    for (; x < W16; x += 16) {
-      const __m128 v0 = _mm_loadu_ps(row + x), v1 = _mm_loadu_ps(row + x + 4), v2 = _mm_loadu_ps(row + x + 8),
-                   v3 = _mm_loadu_ps(row + x + 12);
-      if (HMAX) {
-        _mm_storeu_ps(cm + x, _mm_max_ps(ABS ? _mm_andnot_ps(sign, v0) : v0, _mm_loadu_ps(cm + x)));
-        _mm_storeu_ps(cm + x + 4, _mm_max_ps(ABS ? _mm_andnot_ps(sign, v1) : v1, _mm_loadu_ps(cm + x + 4)));
-        _mm_storeu_ps(cm + x + 8, _mm_max_ps(ABS ? _mm_andnot_ps(sign, v2) : v2, _mm_loadu_ps(cm + x + 8)));
-        _mm_storeu_ps(cm + x + 12, _mm_max_ps(ABS ? _mm_andnot_ps(sign, v3) : v3, _mm_loadu_ps(cm + x + 12)));
-      }
-      if (!nms || !_mm_movemask_ps(_mm_or_ps(_mm_or_ps(_mm_cmpgt_ps(v0, t), _mm_cmpgt_ps(v1, t)),
-                                             _mm_or_ps(_mm_cmpgt_ps(v2, t), _mm_cmpgt_ps(v3, t)))))
-        continue;
-      for (int xq = x; xq < x + 16; xq += 4) {  // (loaded again: keeping the vectors costs the common case)
-        const __m128 v = _mm_loadu_ps(row + xq);
-        const __m128 c = _mm_and_ps(_mm_cmpgt_ps(v, t), _mm_cmplt_ps(v, inf));
-        if (!_mm_movemask_ps(c)) continue;
-        const bool inner = radius > 0 && rows_around && xq > 0 && xq + 4 < W;
-        unsigned m = unsigned(_mm_movemask_ps(inner ? _mm_andnot_ps(suppressed4(row + xq, W, v), c) : c));
-        while (m) {
-          const int b = __builtin_ctz(m);
-          m &= m - 1;
-          consider(y, xq + b, inner);
-        }
+    const int nq = filter(row, 0, W16, cm, HMAX && y % 4 == 0, tf, nms, qx);
+    for (int i = 0; i < nq; ++i) {
+      const int xq = qx[i];
+      const __m128 v = _mm_loadu_ps(row + xq);
+      const __m128 c = _mm_and_ps(_mm_cmpgt_ps(v, t), _mm_cmplt_ps(v, inf));
+      if (!_mm_movemask_ps(c)) continue;
+      const bool inner = radius > 0 && rows_around && xq > 0 && xq + 4 < W;
+      unsigned m = unsigned(_mm_movemask_ps(inner ? _mm_andnot_ps(suppressed4(row + xq, W, v), c) : c));
+      while (m) {
+        const int b = __builtin_ctz(m);
+        m &= m - 1;
+        consider(y, xq + b, inner);
       }
     }
+    x = W16;
 #endif
     for (; x < W; ++x) {
       const float v = row[x];

@@ -36,8 +36,8 @@ struct TileSummary {
   float* ohi;       // (n_hot + 3) x L
   int32_t* info;    // 2
   int32_t* rbkt;    // TYxTX
-  int32_t* hot_t;   // TYxTX + 1
-  int32_t* hot_off; // TYxTX + 1
+  int32_t* hot_t;   // TYxTX + 3 (the 4-wide compaction stores whole vectors)
+  int32_t* hot_off; // TYxTX + 3
   int32_t* count;   // bucket counters
 };
 // 4-byte words needed for one joint's summaries (plus the bucket counts); carve them with tile_summary_at.

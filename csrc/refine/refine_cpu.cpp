@@ -54,6 +54,17 @@ inline __m128 load_heat4(const float* hp) {
   return ABS ? _mm_andnot_ps(_mm_set1_ps(-0.0f), h) : h;
 }
 
+inline float hmax4(__m128 v) {
+  v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtss_f32(v);
+}
+inline float hmin4(__m128 v) {
+  v = _mm_min_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm_min_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  return _mm_cvtss_f32(v);
+}
+
 // The scores of four pixels into sc; returns whether any of them reaches `best` (the only ones the caller
 // needs to look at).
 template <Variant V, bool ABS>
@@ -63,29 +74,43 @@ inline bool scores4_l1(const float* hp, const float* tp, float p, float best, fl
   return _mm_movemask_ps(_mm_cmpge_ps(score, _mm_set1_ps(best))) != 0;  // NaN compares false, as below
 }
 
-// One full 4x4 tile, L = 1, hp/tp at its first pixel, flat index i0: all 16 scores first, then, in raster
-// order, only the pixels that reach the best at the start (the best only grows, so no other pixel can win).
+// One full 4x4 tile, L = 1, hp/tp at its first pixel, flat index i0. The pixels that take part are those
+// with a finite heat and a score that is not NaN (as in scan_row). Only the tile's greatest such score can
+// change the best, and of the pixels holding it only the first in raster order (flat indices grow with the
+// lane number): so the maximum is found first and one pixel is compared with the best, which ends as it
+// would after visiting the 16 pixels in raster order.
 template <Variant V, bool ABS>
 inline void scan_tile4_l1(const float* hp, const float* tp, int W, float p, int32_t i0, float& best,
                           int32_t& best_idx, float& best_heat) {
-  float sc[16];
-  unsigned m = 0;
   const __m128 pv = _mm_set1_ps(p), bv = _mm_set1_ps(best);
+  __m128 h[4], sc[4];
+  unsigned ge = 0;
   for (int r = 0; r < 4; ++r) {
-    const __m128 s = score4_l1<V>(load_heat4<ABS>(hp + r * W), _mm_loadu_ps(tp + r * W), pv);
-    _mm_storeu_ps(sc + 4 * r, s);
-    m |= unsigned(_mm_movemask_ps(_mm_cmpge_ps(s, bv))) << (4 * r);
+    h[r] = load_heat4<ABS>(hp + r * W);
+    sc[r] = score4_l1<V>(h[r], _mm_loadu_ps(tp + r * W), pv);
+    ge |= unsigned(_mm_movemask_ps(_mm_cmpge_ps(sc[r], bv)));  // NaN compares false
   }
-  while (m) {
-    const int b = __builtin_ctz(m);
-    m &= m - 1;
-    const int o = (b >> 2) * W + (b & 3);
-    const float h = ABS ? fabsf(hp[o]) : hp[o];
-    if (refine_better(sc[b], i0 + o, best, best_idx) && h - h == 0.0f) {
-      best = sc[b];
-      best_idx = i0 + o;
-      best_heat = h;
-    }
+  if (!ge) return;  // the common case once a good best is known
+  const __m128 ninf = _mm_set1_ps(-INFINITY), zero = _mm_setzero_ps();
+  __m128 ok[4];
+  __m128 mx = ninf;
+  for (int r = 0; r < 4; ++r) {
+    ok[r] = _mm_and_ps(_mm_cmpeq_ps(_mm_sub_ps(h[r], h[r]), zero), _mm_cmpord_ps(sc[r], sc[r]));
+    mx = _mm_max_ps(mx, select4(ok[r], sc[r], ninf));
+  }
+  const float top = hmax4(mx);
+  if (!(top >= best)) return;
+  const __m128 tv = _mm_set1_ps(top);
+  unsigned m = 0;
+  for (int r = 0; r < 4; ++r) m |= unsigned(_mm_movemask_ps(_mm_and_ps(ok[r], _mm_cmpeq_ps(sc[r], tv)))) << (4 * r);
+  if (!m) return;  // no pixel takes part
+  const int b = __builtin_ctz(m), o = (b >> 2) * W + (b & 3);
+  float v[4];
+  _mm_storeu_ps(v, sc[b >> 2]);
+  if (refine_better(v[b & 3], i0 + o, best, best_idx)) {
+    best = v[b & 3];
+    best_idx = i0 + o;
+    best_heat = ABS ? fabsf(hp[o]) : hp[o];
   }
 }
 #endif
@@ -158,19 +183,6 @@ void tile_row_hmax(const float* heat, int W, TileGrid g, int ty, int y0, int y1,
   }
 }
 
-#if defined(__SSE2__)
-inline float hmax4(__m128 v) {
-  v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-  v = _mm_max_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  return _mm_cvtss_f32(v);
-}
-inline float hmin4(__m128 v) {
-  v = _mm_min_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
-  v = _mm_min_ps(v, _mm_shuffle_ps(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
-  return _mm_cvtss_f32(v);
-}
-
-#endif
 
 // Smallest and largest finite tag value per dimension of the pixels [y0, y1) x [x0, x1) (lo > hi if none).
 __attribute__((always_inline)) inline void tile_tag_range(const float* tags, int W, int L, int y0, int y1, int x0,
@@ -244,8 +256,8 @@ inline SummaryLayout summary_layout(TileGrid g, int L) {
   s.info = s.ohi + np * L;
   s.rbkt = s.info + 2;
   s.hot_t = s.rbkt + nt;
-  s.hot_off = s.hot_t + nt + 1;
-  s.count = s.hot_off + nt + 1;
+  s.hot_off = s.hot_t + nt + kPad;
+  s.count = s.hot_off + nt + kPad;
   s.total = s.count + kBuckets;
   return s;
 }
@@ -304,11 +316,41 @@ inline void order_hot_tiles(const float* tags, int H, int W, int L, TileGrid g, 
     s.hot_off[n_hot] = off;
     n_hot += int(unsigned(cut_rb - rb[tt]) >> 31) ^ 1;  // rb <= cut_rb, as arithmetic
   };
+#if defined(__SSE2__)
+  // Four tiles at a time (not a row's last, which may be cut by the border): all four lanes stored, the hot
+  // ones first (lanes[mask]), and the count advanced by how many are hot; later stores overwrite the rest
+  // (the arrays have kPad spare words).
+  alignas(16) int32_t lanes[16][4], lane_off[16][4];
+  static const int8_t kPop[16] = {0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4};
+  for (int m = 0; m < 16; ++m)
+    for (int j = 0, q = 0; j < 4; ++j) {
+      lanes[m][j] = lane_off[m][j] = 0;
+      if (m & (1 << j)) {
+        lanes[m][q] = j;
+        lane_off[m][q++] = j * g.T;
+      }
+    }
+  const __m128i cut_v = _mm_set1_epi32(cut_rb);
+#endif
   for (int ty = 0, tt = 0; ty < g.TY; ++ty) {
     const int y0 = ty * g.T;
     const int32_t flag = y0 + g.T > H ? kPartial : 0, last_flag = (g.TX * g.T > W ? kPartial : 0) | flag;
     int32_t off = y0 * W;
-    for (int tx = 0; tx + 1 < g.TX; ++tx, ++tt, off += g.T) keep(tt, off | flag);
+    int tx = 0;
+#if defined(__SSE2__)
+    const __m128i flag_v = _mm_set1_epi32(flag);
+    for (; tx + 4 < g.TX; tx += 4, tt += 4, off += 4 * g.T) {
+      const __m128i r = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rb + tt));
+      const int m = _mm_movemask_ps(_mm_castsi128_ps(_mm_cmpgt_epi32(r, cut_v))) ^ 15;  // rb <= cut_rb
+      const __m128i li = _mm_load_si128(reinterpret_cast<const __m128i*>(lanes[m]));
+      const __m128i lo = _mm_load_si128(reinterpret_cast<const __m128i*>(lane_off[m]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(s.hot_t + n_hot), _mm_add_epi32(li, _mm_set1_epi32(tt)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(s.hot_off + n_hot),
+                       _mm_or_si128(_mm_add_epi32(lo, _mm_set1_epi32(off)), flag_v));
+      n_hot += kPop[m];
+    }
+#endif
+    for (; tx + 1 < g.TX; ++tx, ++tt, off += g.T) keep(tt, off | flag);
     keep(tt++, off | last_flag);
   }
   // Counting sort of the hot tiles by bucket (stable: raster order within a bucket).

@@ -25,7 +25,9 @@ def build_info() -> Dict[str, Any]:
 
     Keys: ``version``, ``cuda_compiled`` (the CUDA backend was compiled in), ``cuda_available`` (a CUDA
     device answered), ``cuda_message`` (why not, or how many devices), ``cuda_architectures``, ``compiler``,
-    ``simd``, ``hardware_threads``, ``threads`` (threads a batch decode uses), ``backends`` (usable now).
+    ``simd`` (compiled for), ``simd_runtime`` (what the code built for several instruction sets runs
+    here: AVX2 where the CPU has it, unless ``HRDECODE_SIMD=sse2``), ``hardware_threads``, ``threads``
+    (threads a batch decode uses), ``backends`` (usable now).
     """
     info: Dict[str, Any] = dict(_C.build)
     st = _C.cuda_status()

@@ -5,14 +5,18 @@
 //
 //   HREMU_MODE=threads ./emu_smoke     (under -fsanitize=thread: inter-block races)
 //   HREMU_MODE=block   ./emu_smoke     (intra-block races, barriers)
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <stdexcept>
 #include <cstring>
 #include <random>
 #include <thread>
 #include <vector>
 
 #include "cuda/emu_mode.h"
+#include "common/thread_pool.h"
 #include "decode/decode.h"
 
 using namespace hrd;
@@ -167,6 +171,46 @@ int main() {
     for (int k = 0; k < 2; ++k)
       for (int n = 0; n < s.N; ++n) ok = ok && same(want[size_t(n)], got[k][size_t(n)]);
     std::printf("%s emu from two threads\n", ok ? "ok  " : "FAIL");
+    failures += ok ? 0 : 1;
+  }
+  // The thread pool: every index runs exactly once per call, back to back (workers polling) and after
+  // pauses long enough for them to sleep, from two host threads at once (one of them runs inline), with n
+  // below, at and above the thread count; an exception in any index reaches the caller and the pool works on.
+  {
+    std::atomic<int> bad{0};
+    auto hammer = [&](unsigned seed) {
+      std::mt19937 rng(seed);
+      for (int call = 0; call < 3000; ++call) {
+        const int n = 1 + int(rng() % 40);
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        for (auto& h : hits) h.store(0);
+        const int spin = int(rng() % 200);
+        parallel_for(n, 2, [&](int i) {
+          volatile int x = 0;
+          for (int k = 0; k < spin; ++k) x = x + k;
+          hits[size_t(i)].fetch_add(1);
+        });
+        for (auto& h : hits) bad += h.load() != 1;
+        if (call % 500 == 499) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+        if (call % 300 == 7) {
+          bool caught = false;
+          try {
+            parallel_for(8, 2, [&](int i) {
+              if (i == 5) throw std::runtime_error("index 5");
+            });
+          } catch (const std::runtime_error&) {
+            caught = true;
+          }
+          bad += !caught;
+        }
+      }
+    };
+    std::thread a([&] { hammer(1u); });
+    std::thread b([&] { hammer(2u); });
+    a.join();
+    b.join();
+    const bool ok = bad.load() == 0;
+    std::printf("%s thread pool (%d wrong)\n", ok ? "ok  " : "FAIL", bad.load());
     failures += ok ? 0 : 1;
   }
   std::printf(failures ? "%d FAILED\n" : "all passed\n", failures);
