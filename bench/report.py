@@ -226,6 +226,7 @@ def machine_facts() -> Dict[str, Any]:
         "numpy": np.__version__,
         "hrdecode": info["version"],
         "simd": info["simd"],
+        "simd_runtime": info.get("simd_runtime", info["simd"]),
         "compiler": info["compiler"],
         "hrdecode_threads": info["threads"],
         "native_module_mtime": native_module_mtime(),
@@ -394,7 +395,8 @@ def render(facts: Mapping[str, Any], mode: Mode, t1: List[Dict[str, Any]], t2: L
       f"{facts['cpu']}, {facts['cores']} cores ({facts['cores_usable']} usable), "
       f"1-min load average {facts['load_average_1min_at_start']} at start and "
       f"{facts.get('load_average_1min_at_end')} at end; Python {facts['python']}, "
-      f"NumPy {facts['numpy']}, hrdecode {facts['hrdecode']} (SIMD: {facts['simd']}, {facts['compiler']}, "
+      f"NumPy {facts['numpy']}, hrdecode {facts['hrdecode']} (SIMD: {facts['simd']} build, "
+      f"{facts['simd_runtime']} at run time, {facts['compiler']}, "
       f"native module built {facts['native_module_mtime']}), "
       f"CPU backend"
       + (f"; torch intra-op threads (mmpose baseline): {facts['torch_threads_mmpose_baseline']}"
@@ -417,7 +419,8 @@ def render(facts: Mapping[str, Any], mode: Mode, t1: List[Dict[str, Any]], t2: L
     w("`decode` is the wall time of `Decoder(\"higherhrnet\")(heatmaps, tags)` from Python with the default "
       f"`num_threads` ({facts['hrdecode_threads']} here: a single image's per-joint candidates and refine searches "
       "run in parallel); `1 thread` is the same with `num_threads=1`. `native` and the stages are the decoder's "
-      "own per-stage timings (`DecodeResult.timings`, medians over the default-thread calls); `copy` is "
+      "own per-stage timings (`DecodeResult.timings`, medians over the default-thread calls; candidates and "
+      "group overlap, the grouping starting with the first joint's candidates); `copy` is "
       "`np.copy(heatmaps), np.copy(tags)` once each. The three take turns in blocks (per round, each runs "
       "2 untimed and 25 timed calls, until the budget times three is spent): every one is timed in its own "
       "steady state, as when repeated alone, but all three see the same machine, so `decode / copy` is not "

@@ -9,20 +9,9 @@
 #include <mutex>
 #include <thread>
 #include <vector>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 namespace hrd {
 namespace {
-
-inline void cpu_relax() {
-#if defined(__SSE2__)
-  _mm_pause();
-#else
-  std::this_thread::yield();
-#endif
-}
 
 using Clock = std::chrono::steady_clock;
 

@@ -2,8 +2,22 @@
 // process, so per-thread scratch memory (thread_local) is allocated once.
 #pragma once
 #include <functional>
+#include <thread>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace hrd {
+
+// One step of a busy wait: the pause instruction where there is one (it tells the core to let the other
+// hardware thread run and to save power), else a yield.
+inline void cpu_relax() {
+#if defined(__SSE2__)
+  _mm_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
 
 // Number of threads parallel_for may use (workers + the caller). HRDECODE_NUM_THREADS overrides the
 // default (the number of hardware threads).

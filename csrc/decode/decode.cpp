@@ -59,7 +59,7 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
                       grid.T == 4 && !prm.use_udp);
     s.tiles_ns[k] = std::chrono::duration<double, std::nano>(Clock::now() - tt).count();
   };
-  parallel_for(K, prm.threads, [&](int k) {  // joints are independent; each writes its own slots
+  auto find_candidates = [&](int k) {  // joints are independent; each writes its own slots
     Peak* pk = s.peaks.data() + size_t(k) * M;
     // With 4x4 refine tiles, the NMS pass also fills the tiles' heat (the rest of the summary follows).
     float* hm = nullptr;
@@ -75,34 +75,75 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
     }
     if (n > 0) seen.store(true, std::memory_order_relaxed);
     s.tiles_ns[k] = 0;
-  });
-  // DARK-UDP: the log maps the shifts and the fill search read (the refine summaries are built on them).
-  if (prm.use_udp && seen.load()) {
-    ensure(s.udp_log, size_t(K) * HW);
-    parallel_for(K, prm.threads, [&](int k) {
-      thread_local std::vector<float> rows, pad;
-      udp_log_map_cpu(heat + k * HW, H, W, dark, rows, pad, s.udp_log.data() + k * HW);
-    });
-    search_maps = s.udp_log.data();
-  }
-  tm.candidates_ms = ms_since(t0);
-
-  // ---- 2-3. grouping and scores (group_and_score), beside the tile summaries ----------------------------
-  const float* lazy = prm.use_udp ? search_maps : (prm.dark ? heat : nullptr);
+  };
   int st = 0;
-  const bool summaries = prm.refine && seen.load();
-  if (summaries && lazy == nullptr) {
-    // task 0 groups, tasks 1..K build one joint's summaries each. (With DARK, group_and_score uses the pool
-    // itself; DARK and DARK-UDP take the sequential order below.)
-    parallel_for(K + 1, prm.threads, [&](int i) {
-      if (i == 0)
-        st = group_and_score(prm, K, H, W, L, nullptr, s, tm);
-      else
-        summarise(i - 1);
+  if (!prm.dark && !prm.use_udp) {
+    // ---- 1-3 overlapped: candidates, grouping and scores (group_and_score), tile summaries -------------
+    // One parallel_for: task 0 groups, tasks 1..K find the candidates of the joints in joint order, tasks
+    // K+1..2K build one joint's tile summaries each (once every joint's candidates are known: only if some
+    // joint has one). The grouping takes the joints in that order and waits for each one's candidates;
+    // whoever waits (the grouping or a summary task) finds the next unclaimed joint's candidates meanwhile,
+    // so nobody idles and nothing depends on a task that has not started: with one thread (or the pool
+    // busy) the tasks simply run in index order. Same results as the stages one after the other.
+    if (s.joint_state_n < K) {
+      s.joint_state.reset(new std::atomic<int>[size_t(K)]);
+      s.joint_state_n = K;
+    }
+    ensure(s.cand_end_ns, size_t(K));
+    std::atomic<int>* state = s.joint_state.get();  // 0 to find, 1 being found, 2 found
+    for (int k = 0; k < K; ++k) state[k].store(0, std::memory_order_relaxed);
+    std::atomic<int> next_unclaimed{0};  // position in joint_order below which every joint is claimed
+    auto claim_run = [&](int k) {
+      int expect = 0;
+      if (!state[k].compare_exchange_strong(expect, 1, std::memory_order_acq_rel)) return false;
+      find_candidates(k);
+      s.cand_end_ns[k] = std::chrono::duration<double, std::nano>(Clock::now() - t0).count();
+      state[k].store(2, std::memory_order_release);
+      return true;
+    };
+    auto wait_joint = [&](int k) {
+      claim_run(k);
+      while (state[k].load(std::memory_order_acquire) != 2) {
+        bool helped = false;
+        for (int i = next_unclaimed.load(std::memory_order_relaxed); i < K && !helped; ++i) {
+          helped = claim_run(prm.joint_order[i]);
+          if (!helped && state[prm.joint_order[i]].load(std::memory_order_relaxed) != 0)
+            next_unclaimed.store(i + 1, std::memory_order_relaxed);  // claimed by now: never look again
+        }
+        if (!helped) cpu_relax();
+      }
+    };
+    using Wait = decltype(wait_joint);
+    auto ready = [](void* ctx, int k) { (*static_cast<Wait*>(ctx))(k); };
+    parallel_for(2 * K + 1, prm.threads, [&](int i) {
+      if (i == 0) {
+        st = group_and_score(prm, K, H, W, L, nullptr, s, tm, ready, &wait_joint);
+      } else if (i <= K) {
+        claim_run(prm.joint_order[i - 1]);
+      } else {
+        for (int k = 0; k < K; ++k) wait_joint(k);
+        if (prm.refine && seen.load()) summarise(i - 1 - K);
+      }
     });
+    double end = 0.0;
+    for (int k = 0; k < K; ++k) end = s.cand_end_ns[k] > end ? s.cand_end_ns[k] : end;
+    tm.candidates_ms = end * 1e-6;  // until the last joint's candidates were found
   } else {
-    if (summaries) parallel_for(K, prm.threads, summarise);
-    st = group_and_score(prm, K, H, W, L, lazy, s, tm);
+    // ---- 1. candidates ------------------------------------------------------------------------------------
+    parallel_for(K, prm.threads, find_candidates);
+    // DARK-UDP: the log maps the shifts and the fill search read (the refine summaries are built on them).
+    if (prm.use_udp && seen.load()) {
+      ensure(s.udp_log, size_t(K) * HW);
+      parallel_for(K, prm.threads, [&](int k) {
+        thread_local std::vector<float> rows, pad;
+        udp_log_map_cpu(heat + k * HW, H, W, dark, rows, pad, s.udp_log.data() + k * HW);
+      });
+      search_maps = s.udp_log.data();
+    }
+    tm.candidates_ms = ms_since(t0);
+    // ---- 2-3. tile summaries, then grouping and scores (group_and_score uses the pool itself for DARK) ---
+    if (prm.refine && seen.load()) parallel_for(K, prm.threads, summarise);
+    st = group_and_score(prm, K, H, W, L, prm.use_udp ? search_maps : heat, s, tm);
   }
   for (int k = 0; k < K; ++k) tm.refine_tiles_ms += s.tiles_ns[k] * 1e-6;
   if (st != 0) return st;
@@ -184,13 +225,13 @@ DarkSpec make_dark_spec(const DecodeParams& prm) {
 }
 
 int group_and_score(const DecodeParams& prm, int K, int H, int W, int L, const float* dark_heat, DecodeScratch& s,
-                    StageTimes& tm) {
+                    StageTimes& tm, void (*ready)(void*, int), void* ready_ctx) {
   const int M = prm.max_people;
   const bool omz = prm.variant == Variant::OMZ;
   // ---- 2. grouping ---------------------------------------------------------------------------------------
   auto t0 = Clock::now();
   GroupParams gp{prm.variant, prm.solver, K, M, L, prm.joint_order.data(), prm.tag_threshold,
-                 prm.use_detection_val, prm.ignore_too_much, prm.dist_reweight, prm.max_people};
+                 prm.use_detection_val, prm.ignore_too_much, prm.dist_reweight, prm.max_people, ready, ready_ctx};
   Candidates cands{s.peaks.data(), s.counts.data(), s.ctags.data(), W};
   Groups& g = s.groups;
   const int st = group_greedy(gp, cands, g);

@@ -1,6 +1,8 @@
 // One image, end to end: candidates -> grouping -> adjust + score -> refine. Stage order only; every
 // decision lives in the rule headers of its stage.
 #pragma once
+#include <atomic>
+#include <memory>
 #include <cstdint>
 #include <vector>
 
@@ -39,6 +41,9 @@ struct DecodeParams {
 };
 
 struct StageTimes {
+  // Wall times. On the CPU without DARK the first stages overlap: candidates_ms runs until the last joint's
+  // candidates are found, group_ms from the grouping's start (with the first joint's candidates) to its
+  // end, waits for later joints' candidates included.
   double candidates_ms = 0, group_ms = 0, adjust_ms = 0, refine_ms = 0, total_ms = 0;
   double refine_tiles_ms = 0;   // CPU time of the per-joint tile summaries (built beside the grouping)
   int64_t refine_searches = 0;
@@ -67,6 +72,9 @@ struct DecodeScratch {
   std::vector<double> tiles_ns;      // K: time spent on each joint's tile summaries
   std::vector<int64_t> searches, pixels;  // per kept person, refine statistics
   std::vector<float> udp_log;        // KxHxW: DARK-UDP log maps (use_udp)
+  std::unique_ptr<std::atomic<int>[]> joint_state;  // K: candidates of joint k 0 to find, 1 being found, 2 found
+  int joint_state_n = 0;
+  std::vector<double> cand_end_ns;   // K: when joint k's candidates were ready (ns after the decode started)
 };
 
 // OMZ refine: the row of s.groups.tag_mean that kept person j searches with. model_api indexes its tags
@@ -88,9 +96,10 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
 // image, however they were found). Groups them, scores people, fills s.keep/s.NP with the people that go
 // on to refine and applies the shifts to their joints. dark_heat: the image's KxHxW host maps when the
 // DARK shifts are still to be computed (the CPU backend computes them only for the joints used), else
-// null. Returns 0 or a negative solver status.
+// null. ready/ready_ctx: GroupParams::ready (null: every joint's candidates are there already). Returns 0 or
+// a negative solver status.
 int group_and_score(const DecodeParams& prm, int K, int H, int W, int L, const float* dark_heat, DecodeScratch& s,
-                    StageTimes& tm);
+                    StageTimes& tm, void (*ready)(void*, int) = nullptr, void* ready_ctx = nullptr);
 
 // The kept people of s (after refine) into out, applying the final pose-threshold filter.
 void write_output(const DecodeParams& prm, int K, const DecodeScratch& s, DecodeOutput& out);

@@ -90,6 +90,7 @@ int group_greedy(const GroupParams& prm, const Candidates& c, Groups& g) {
 
   for (int i = 0; i < K; ++i) {
     const int k = prm.joint_order[i];
+    if (prm.ready) prm.ready(prm.ready_ctx, k);
     const int R = c.count[k];
     if (R == 0) continue;
     if (g.P == 0) {

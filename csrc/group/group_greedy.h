@@ -34,6 +34,10 @@ struct GroupParams {
   bool ignore_too_much;
   bool dist_reweight;
   int max_people;
+  // Optional: called with joint k before its candidates are first read, in joint order (the CPU decode
+  // groups while other threads are still finding the later joints' candidates; ready waits for them).
+  void (*ready)(void* ctx, int k) = nullptr;
+  void* ready_ctx = nullptr;
 };
 
 // Candidates of one image (already thresholded and in top-k order).

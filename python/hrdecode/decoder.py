@@ -147,6 +147,9 @@ class DecodeResult:
             adjusted joints), score. A joint that was neither detected nor refined has score 0.
         scores: (P,) float32, one score per person (mean of the detected joints' values, before refine).
         timings: per-stage milliseconds of the native decode (candidates, group, adjust, refine, total).
+            On the CPU backend without DARK, candidates and group overlap: the grouping starts with the
+            first joint's candidates while other threads find the rest, so the two can sum to more than
+            the time they took together.
     """
 
     keypoints: np.ndarray
