@@ -7,7 +7,8 @@
    threads (each its own Decoder, num_threads=1, so the parallelism comes only from the GIL being
    released in native code); and the same with one Decoder shared by both threads. Each thread decodes two
    frames before the clock starts (its per-thread scratch memory, as the serial run had). Results must
-   equal the serial run.
+   equal the serial run. Three rounds of the three runs; a speedup is the ratio within a round (the VM's
+   speed drifts between rounds), and the median over the rounds is reported and held to the budget.
 2. Memory: 100,000 small frames (17x32x32, 2 people) decoded one by one; resident memory (VmRSS) after a
    1,000-frame warm-up and then every 10,000 frames; the growth is reported.
 3. Scale: one 17x1024x1024 frame with 30 people and a batch of 32 frames of 17x256x256 (10 people each),
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,6 +39,7 @@ import hrdecode
 from hrdecode import synthetic
 
 
+ROUNDS = 3  # concurrency rounds
 BUDGET = {"two_thread_speedup": 1.2, "rss_growth_mb": 2.0, "scale_ms": 250.0, "scale_peak_mb": 64.0}
 
 
@@ -54,9 +57,13 @@ def concurrency(frames: int) -> Dict[str, float]:
     serial_dec = hrdecode.Decoder("higherhrnet", num_threads=1)
     for h, t in inputs[:4]:
         serial_dec(h, t)
-    t0 = time.perf_counter()
     want = [serial_dec(h, t) for h, t in inputs]
-    one = time.perf_counter() - t0
+
+    def one_thread() -> float:
+        t0 = time.perf_counter()
+        for h, t in inputs:
+            serial_dec(h, t)
+        return time.perf_counter() - t0
 
     def run(dec, part, out, ready):
         for h, t in inputs[:2]:  # this thread's scratch memory, as the serial run had it
@@ -83,10 +90,16 @@ def concurrency(frames: int) -> Dict[str, float]:
                 raise SystemExit("concurrency: a threaded result differs from the serial one")
         return dt
 
-    own = two_threads(shared=False)
-    shared = two_threads(shared=True)
-    return {"frames": frames, "one_thread_s": one, "two_threads_s": own, "two_threads_shared_s": shared,
-            "speedup": one / own, "speedup_shared": one / shared}
+    # Rounds of (one thread, two with a Decoder each, two sharing one): the VM's speed drifts by up to 2x
+    # over seconds, so each speedup is a ratio within one round; the medians over the rounds are reported.
+    rounds = [(one_thread(), two_threads(shared=False), two_threads(shared=True)) for _ in range(ROUNDS)]
+    one, own, shared = (statistics.median(r[i] for r in rounds) for i in range(3))
+    return {"frames": frames, "rounds": ROUNDS, "one_thread_s": one, "two_threads_s": own,
+            "two_threads_shared_s": shared,
+            "speedup": statistics.median(r[0] / r[1] for r in rounds),
+            "speedup_shared": statistics.median(r[0] / r[2] for r in rounds),
+            "speedups": [round(r[0] / r[1], 3) for r in rounds],
+            "speedups_shared": [round(r[0] / r[2], 3) for r in rounds]}
 
 
 def memory(frames: int) -> Dict[str, float]:
@@ -161,13 +174,15 @@ def main(argv=None) -> int:
         return 0
     c, m = res["concurrency"], res["memory"]
     print(f"hrdecode {info['version']}, {info['hardware_threads']} hardware threads, {os.cpu_count()} CPUs\n")
-    print("| concurrency (17x256x256, 10 people) | frames | seconds | speedup |")
+    print(f"| concurrency (17x256x256, 10 people; medians of {c['rounds']} rounds) | frames | seconds | speedup |")
     print("| --- | ---: | ---: | ---: |")
     print(f"| 1 Python thread | {c['frames']} | {c['one_thread_s']:.3f} | 1.00x |")
     print(f"| 2 Python threads, a Decoder each | {c['frames']} | {c['two_threads_s']:.3f} | {c['speedup']:.2f}x |")
     print(f"| 2 Python threads, one shared Decoder | {c['frames']} | {c['two_threads_shared_s']:.3f} | "
           f"{c['speedup_shared']:.2f}x |")
-    print("\n(threaded results identical to the serial ones)\n")
+    print(f"\n(threaded results identical to the serial ones; speedups of the rounds: a Decoder each "
+          f"{', '.join(f'{v:.2f}x' for v in c['speedups'])}, shared "
+          f"{', '.join(f'{v:.2f}x' for v in c['speedups_shared'])})\n")
     print("| memory: small frames (17x32x32, 2 people) | value |")
     print("| --- | ---: |")
     print(f"| frames decoded after a 1,000-frame warm-up | {m['frames']:,} |")
