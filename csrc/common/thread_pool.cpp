@@ -16,7 +16,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // How long an idle worker keeps polling for the next parallel_for before it sleeps, and how long the caller
-// polls for the workers to finish before it sleeps. A decode makes three or four parallel_for calls a few
+// polls for the workers to finish before it sleeps. A decode makes two to four parallel_for calls a few
 // microseconds apart; waking a sleeping thread costs tens of microseconds on a VM, more than a whole stage
 // of a small decode. Past the first microseconds the polling yields the core to any other runnable thread.
 constexpr auto kWorkerSpin = std::chrono::microseconds(300);

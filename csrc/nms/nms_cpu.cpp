@@ -46,10 +46,10 @@ inline __m128 suppressed4(const float* p, int W, __m128 v) {
 
 // The streaming part of a row, x in [x0, x1) (a multiple of 16 long): with HMAX, fold the row into the
 // column maxima cm (maxps with the accumulator second ignores NaN; the first row of a tile row folds into
-// -inf instead of cm); unless !nms, write the first x of every
-// group of four pixels holding a value > t to qx and return how many (NaN compares false; +inf passes here,
-// the caller's finite test drops it). Two builds of this loop, chosen once at run time: SSE2, 16 pixels a
-// step, and AVX2, 32. Only exact comparisons and maxima: both give the same groups and maxima.
+// -inf instead of cm); unless !nms, write the first x of every group of four pixels holding a value > t
+// to qx and return how many (NaN compares false; +inf passes here, the caller's finite test drops it).
+// Two builds of this loop, chosen once at run time: SSE2, 16 pixels a step, and AVX2, 32. Only exact
+// comparisons and maxima: both give the same groups and maxima.
 #if defined(__SSE2__)
 template <bool HMAX, bool ABS>
 int row_filter_sse2(const float* row, int x0, int x1, float* cm, bool first, float tf, bool nms, int* qx) {
@@ -98,11 +98,10 @@ __attribute__((target("avx2"))) int row_filter_avx2(const float* row, int x0, in
 }
 #endif
 
-template <bool HMAX, bool ABS>
 using RowFilter = int (*)(const float*, int, int, float*, bool, float, bool, int*);
 
 template <bool HMAX, bool ABS>
-RowFilter<HMAX, ABS> pick_row_filter() {
+RowFilter pick_row_filter() {
 #if defined(HRD_AVX2_FILTER)
   if (cpu_has_avx2()) return &row_filter_avx2<HMAX, ABS>;
 #endif
@@ -111,7 +110,7 @@ RowFilter<HMAX, ABS> pick_row_filter() {
 #endif
 
 // One pass over the map, row by row (streaming: walking blocks of several rows at once was twice as slow
-// on 512x512 maps), 16 pixels at a time: the candidates (NMS, unless M < 0) and, with HMAX, the hottest heat
+// on 512x512 maps), 16 or 32 pixels at a time (the row filter): the candidates (NMS, unless M < 0) and, with HMAX, the hottest heat
 // of each 4x4 tile. Candidates: v > thr and v < +inf (NaN fails both); above the threshold, interior
 // pixels meet their four direct neighbours four at a time, and only the survivors take the full window
 // test. Tile heat: column maxima over a tile row's rows in colmax (W floats), reduced to tiles at its last
@@ -128,15 +127,16 @@ int scan_rows(const float* heat, int H, int W, int radius, float tf, int M, Peak
     count = topk_insert(out, count, M, Peak{heat[y * W + x], y * W + x});
   };
   thread_local std::vector<float> colmax_buf;
-  thread_local std::vector<int> qx_buf;
   if (colmax_buf.size() < size_t(W)) colmax_buf.resize(size_t(W));
-  if (qx_buf.size() < size_t(W)) qx_buf.resize(size_t(W));
   float* cm = colmax_buf.data();
-  int* qx = qx_buf.data();  // the row filter's groups of four
 #if defined(__SSE2__)
-  static const RowFilter<HMAX, ABS> filter = pick_row_filter<HMAX, ABS>();
+  thread_local std::vector<int> qx_buf;
+  if (qx_buf.size() < size_t(W)) qx_buf.resize(size_t(W));
+  int* qx = qx_buf.data();  // the row filter's groups of four
+  static const RowFilter filter = pick_row_filter<HMAX, ABS>();
 #endif
-  const int TX = (W + 3) / 4, W16 = W - W % 16;
+  const int TX = (W + 3) / 4;
+  [[maybe_unused]] const int W16 = W - W % 16;  // the SIMD part of a row
   for (int y = 0; y < H; ++y) {
     const float* row = heat + int64_t(y) * W;
     if (HMAX && y % 4 == 0) {  // a new tile row: the filter starts the columns before W16 afresh
