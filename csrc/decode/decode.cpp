@@ -42,9 +42,9 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   const int radius = (prm.nms_kernel - 1) / 2;
   const DarkSpec dark = make_dark_spec(prm);
   const DarkSpec no_dark{};  // CPU: candidates get the adjust shift; DARK is applied to the joints used only
-  // With refine on, the tile summaries of the refine search are built once the candidates are known, and
-  // only if some joint has a candidate (a frame without candidates has nobody to refine). They do not
-  // depend on the grouping, so the grouping runs on one thread while the others build them.
+  // The tile summaries of the refine search (with 4x4 tiles the NMS pass fills their heat part) are
+  // completed in the refine stage, joint by joint right before the joint's searches, and only for joints
+  // that somebody misses.
   const TileGrid grid = make_tile_grid(H, W, prm.tile);
   const size_t per_joint = tile_summary_words(grid, L);
   if (prm.refine) ensure(s.summaries, size_t(K) * per_joint);
@@ -78,13 +78,12 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   };
   int st = 0;
   if (!prm.dark && !prm.use_udp) {
-    // ---- 1-3 overlapped: candidates, grouping and scores (group_and_score), tile summaries -------------
-    // One parallel_for: task 0 groups, tasks 1..K find the candidates of the joints in joint order, tasks
-    // K+1..2K build one joint's tile summaries each (once every joint's candidates are known: only if some
-    // joint has one). The grouping takes the joints in that order and waits for each one's candidates;
-    // whoever waits (the grouping or a summary task) finds the next unclaimed joint's candidates meanwhile,
-    // so nobody idles and nothing depends on a task that has not started: with one thread (or the pool
-    // busy) the tasks simply run in index order. Same results as the stages one after the other.
+    // ---- 1-3 overlapped: candidates, grouping and scores (group_and_score) ------------------------------
+    // One parallel_for: task 0 groups, tasks 1..K find the candidates of the joints in joint order. The
+    // grouping takes the joints in that order and waits for each one's candidates; while it waits it finds
+    // the next unclaimed joint's candidates itself, so nothing depends on a task that has not started: with
+    // one thread (or the pool busy) the tasks simply run in index order. Same results as the stages one
+    // after the other.
     if (s.joint_state_n < K) {
       s.joint_state.reset(new std::atomic<int>[size_t(K)]);
       s.joint_state_n = K;
@@ -115,14 +114,11 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
     };
     using Wait = decltype(wait_joint);
     auto ready = [](void* ctx, int k) { (*static_cast<Wait*>(ctx))(k); };
-    parallel_for(2 * K + 1, prm.threads, [&](int i) {
+    parallel_for(K + 1, prm.threads, [&](int i) {
       if (i == 0) {
         st = group_and_score(prm, K, H, W, L, nullptr, s, tm, ready, &wait_joint);
-      } else if (i <= K) {
-        claim_run(prm.joint_order[i - 1]);
       } else {
-        for (int k = 0; k < K; ++k) wait_joint(k);
-        if (prm.refine && seen.load()) summarise(i - 1 - K);
+        claim_run(prm.joint_order[i - 1]);
       }
     });
     double end = 0.0;
@@ -141,11 +137,9 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
       search_maps = s.udp_log.data();
     }
     tm.candidates_ms = ms_since(t0);
-    // ---- 2-3. tile summaries, then grouping and scores (group_and_score uses the pool itself for DARK) ---
-    if (prm.refine && seen.load()) parallel_for(K, prm.threads, summarise);
+    // ---- 2-3. grouping and scores (group_and_score uses the pool itself for DARK) -------------------------
     st = group_and_score(prm, K, H, W, L, prm.use_udp ? search_maps : heat, s, tm);
   }
-  for (int k = 0; k < K; ++k) tm.refine_tiles_ms += s.tiles_ns[k] * 1e-6;
   if (st != 0) return st;
   const Groups& g = s.groups;
   const int NP = s.NP;
@@ -153,56 +147,68 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
   // ---- 4. refine: fill missing joints ----------------------------------------------------------------
   t0 = Clock::now();
   if (prm.refine && NP > 0) {
-    ensure(s.searches, size_t(NP));
-    ensure(s.pixels, size_t(NP));
-    // People are refined in parallel: each search reads the shared, read-only tile summaries and writes
-    // only its own person's row.
-    parallel_for(NP, prm.threads, [&](int j) {
-      thread_local std::vector<float> rows, ptag_buf;
-      if (rows.size() < size_t(K) * L) rows.resize(size_t(K) * L);
-      if (ptag_buf.size() < size_t(L)) ptag_buf.resize(size_t(L));
+    // First every kept person's tag (from its detected joints, before any refine hit is written), then,
+    // joint by joint in parallel, the joint's tile summaries and its searches: they read one joint's maps,
+    // which stay in the core's cache (person by person, every search would go to another joint's maps, and
+    // summaries built earlier would have left the cache). Each search writes only its own (person, joint)
+    // entry, so the order does not change the results.
+    ensure(s.ptags, size_t(NP) * L);
+    ensure(s.has_ptag, size_t(NP));
+    ensure(s.searches, size_t(K));
+    ensure(s.pixels, size_t(K));
+    for (int j = 0; j < NP; ++j) {
       const int p = s.keep[j];
-      s.searches[j] = 0;
-      s.pixels[j] = 0;
-      float* kp = &s.kp[size_t(p) * K * 3];
-      const float* ptag;
+      float* pt = &s.ptags[size_t(j) * L];
+      s.has_ptag[j] = 1;
       if (omz) {
-        ptag = &g.tag_mean[size_t(omz_tag_row(prm, s, j)) * L];
-      } else {
-        int64_t pix[kMaxJointsOnStack];
-        std::vector<int64_t> pix_heap;
-        int64_t* pp = pix;
-        if (K > kMaxJointsOnStack) {
-          pix_heap.resize(size_t(K));
-          pp = pix_heap.data();
-        }
-        const int n = person_tag_pixels(kp, K, H, W, pp);
-        if (n == 0) return;
-        for (int i = 0; i < n; ++i) std::memcpy(&rows[size_t(i) * L], tags + pp[i] * L, sizeof(float) * L);
-        numpy_mean_rows_f32(rows.data(), n, L, ptag_buf.data());
-        ptag = ptag_buf.data();
+        std::memcpy(pt, &g.tag_mean[size_t(omz_tag_row(prm, s, j)) * L], sizeof(float) * L);
+        continue;
       }
-      for (int k = 0; k < K; ++k) {
-        if (g.cand[size_t(p) * K + k] >= 0) continue;  // only missing joints are searched
-        const float* hk = search_maps + k * HW;
-        const float* tk = tags + k * HW * L;
-        const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
-        const RefineHit hit = refine_search_hw(prm.variant, hk, tk, H, W, L, ptag, prm.heat_abs, grid, sum);
-        ++s.searches[j];
-        s.pixels[j] += hit.pixels;
+      int64_t pix[kMaxJointsOnStack];
+      std::vector<int64_t> pix_heap;
+      int64_t* pp = pix;
+      if (K > kMaxJointsOnStack) {
+        pix_heap.resize(size_t(K));
+        pp = pix_heap.data();
+      }
+      const int n = person_tag_pixels(&s.kp[size_t(p) * K * 3], K, H, W, pp);
+      s.has_ptag[j] = n > 0;
+      if (n == 0) continue;
+      ensure(s.tag_rows, size_t(K) * L);
+      for (int i = 0; i < n; ++i) std::memcpy(&s.tag_rows[size_t(i) * L], tags + pp[i] * L, sizeof(float) * L);
+      numpy_mean_rows_f32(s.tag_rows.data(), n, L, pt);
+    }
+    parallel_for(K, prm.threads, [&](int k) {
+      s.searches[k] = 0;
+      s.pixels[k] = 0;
+      int missing = 0;
+      for (int j = 0; j < NP && !missing; ++j) missing = s.has_ptag[j] && g.cand[size_t(s.keep[j]) * K + k] < 0;
+      if (!missing) return;
+      summarise(k);
+      const float* hk = search_maps + k * HW;
+      const float* tk = tags + k * HW * L;
+      const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
+      for (int j = 0; j < NP; ++j) {
+        const int p = s.keep[j];
+        if (!s.has_ptag[j] || g.cand[size_t(p) * K + k] >= 0) continue;  // only missing joints are searched
+        const RefineHit hit =
+            refine_search_hw(prm.variant, hk, tk, H, W, L, &s.ptags[size_t(j) * L], prm.heat_abs, grid, sum);
+        ++s.searches[k];
+        s.pixels[k] += hit.pixels;
         if (hit.idx < 0) continue;
         const int x = hit.idx % W, y = hit.idx / W;
         float sx, sy;
         refine_hit_shift(prm.variant, hk, H, W, x, y, dark, &sx, &sy);
-        apply_refine_hit(prm.variant, prm.delta, kp, k, x, y, hit.heat, sx, sy);
+        apply_refine_hit(prm.variant, prm.delta, &s.kp[size_t(p) * K * 3], k, x, y, hit.heat, sx, sy);
       }
     });
-    for (int j = 0; j < NP; ++j) {
-      tm.refine_searches += s.searches[j];
-      tm.refine_pixels += s.pixels[j];
+    for (int k = 0; k < K; ++k) {
+      tm.refine_searches += s.searches[k];
+      tm.refine_pixels += s.pixels[k];
     }
   }
   tm.refine_ms = ms_since(t0);
+  for (int k = 0; k < K; ++k) tm.refine_tiles_ms += s.tiles_ns[k] * 1e-6;
 
   write_output(prm, K, s, out);
   tm.total_ms = ms_since(t_start);

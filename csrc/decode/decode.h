@@ -45,7 +45,7 @@ struct StageTimes {
   // candidates are found, group_ms from the grouping's start (with the first joint's candidates) to its
   // end, waits for later joints' candidates included.
   double candidates_ms = 0, group_ms = 0, adjust_ms = 0, refine_ms = 0, total_ms = 0;
-  double refine_tiles_ms = 0;   // CPU time of the per-joint tile summaries (built beside the grouping)
+  double refine_tiles_ms = 0;   // CPU time of the per-joint tile summaries (built within refine_ms)
   int64_t refine_searches = 0;
   int64_t refine_pixels = 0;     // pixels evaluated by the searches
 };
@@ -70,7 +70,10 @@ struct DecodeScratch {
   int NP = 0;                   // entries of keep
   std::vector<float> summaries;      // K x tile_summary_words
   std::vector<double> tiles_ns;      // K: time spent on each joint's tile summaries
-  std::vector<int64_t> searches, pixels;  // per kept person, refine statistics
+  std::vector<float> ptags;          // NPxL: the tag each kept person's refine searches with
+  std::vector<uint8_t> has_ptag;     // NP: 0 if the person has no tag (no detected joint): no search
+  std::vector<float> tag_rows;       // KxL: a person's detected joints' tags
+  std::vector<int64_t> searches, pixels;  // per joint, refine statistics
   std::vector<float> udp_log;        // KxHxW: DARK-UDP log maps (use_udp)
   std::unique_ptr<std::atomic<int>[]> joint_state;  // K: candidates of joint k 0 to find, 1 being found, 2 found
   int joint_state_n = 0;
