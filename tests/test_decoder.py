@@ -472,6 +472,37 @@ def test_pruned_refine_reaches_cold_tiles(variant, L, tile):
         _check_pruned_refine(variant, heat, tags, p, tile, trial)
 
 
+@pytest.mark.parametrize("variant", [0, 1, 2])
+@pytest.mark.parametrize("L", [1, 2, 3])
+@pytest.mark.parametrize("tile", [3, 4])
+def test_pruned_refine_many_searches_on_one_summary(variant, L, tile):
+    """As in a decode, many searches share one joint's summary: the first search that reaches the cold tiles
+    stores their tag ranges in it (except 4x4 tiles with L = 1) and the later ones reuse them. Every search
+    still equals the brute-force scan, whichever searches went cold before it."""
+    name = ["higherhrnet", "mmpose", "omz"][variant]
+    rng = np.random.default_rng(900 + variant * 10 + L * 3 + tile)
+    for trial in range(6):
+        H, W = int(rng.integers(24, 70)), int(rng.integers(24, 70))
+        heat = rng.random((H, W)).astype(np.float32)
+        heat[:, W - int(rng.integers(3, 12)):] *= np.float32(rng.choice([0.02, 0.1]))
+        if variant == 2:
+            heat = heat * rng.choice([-1, 1], size=heat.shape).astype(np.float32)
+        ramp = np.linspace(0.0, 12.0, W, dtype=np.float32)[None, :, None]
+        tags = (ramp + rng.normal(size=(H, W, L)) * 0.3).astype(np.float32)
+        if trial % 2 == 1:
+            tags[rng.random((H, W, L)) < 0.05] = rng.choice([np.nan, np.inf, -np.inf])
+        # cold searches (tags at the cold right edge) and hot ones, interleaved
+        ps = np.where(rng.random((16, 1)) < 0.5, 12.0, rng.random((16, 1)) * 8.0) + rng.normal(size=(16, L)) * 0.5
+        ps = ps.astype(np.float32)
+        heat_abs = variant == 2
+        fast = _C.refine_search(variant, heat, tags, ps, heat_abs, tile, False)
+        brute = _C.refine_search(variant, heat, tags, ps, heat_abs, tile, True)
+        assert fast == brute, (trial, fast, brute)
+        for p, hit in zip(ps, fast):
+            ref = _reference.refine_search(name, heat, tags, p, heat_abs)
+            assert hit[0] == ref[0] and (hit[0] < 0 or hit[1] == np.float32(ref[1])), (trial, hit, ref)
+
+
 def test_refine_tile_size_does_not_change_results(backend):
     s = synthetic.make_scene(height=100, width=90, num_people=12, seed=70, tag_dim=2)
     base = _decoder(backend, "higherhrnet", refine_tile=8)(s.heatmaps, s.tags)

@@ -362,32 +362,40 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("refine_search",
         [](int variant, const py::array& heat, const py::array& tags, const py::array& ptag, bool heat_abs, int tile,
-           bool brute) {
+           bool brute) -> py::object {
           check_array<float>(heat, "heatmap", 2);
           check_array<float>(tags, "tags", 3);
-          check_array<float>(ptag, "person_tag", 1);
+          const bool many = ptag.ndim() == 2;  // QxL: Q searches on one summary, in order
+          check_array<float>(ptag, "person_tag", many ? 2 : 1);
           const int H = int(heat.shape(0)), W = int(heat.shape(1)), L = int(tags.shape(2));
-          if (tags.shape(0) != H || tags.shape(1) != W || ptag.shape(0) != L || L < 1 || tile < 1 || variant < 0 ||
-              variant > 2)
+          const int Q = many ? int(ptag.shape(0)) : 1;
+          if (tags.shape(0) != H || tags.shape(1) != W || ptag.shape(many ? 1 : 0) != L || L < 1 || tile < 1 ||
+              variant < 0 || variant > 2)
             throw py::value_error("refine_search: inconsistent arguments");
           const Variant v = Variant(variant);
           const float* hp = static_cast<const float*>(heat.data());
           const float* tp = static_cast<const float*>(tags.data());
           const float* pp = static_cast<const float*>(ptag.data());
-          RefineHit hit;
-          if (brute) {
-            hit = refine_search_brute_hw(v, hp, tp, H, W, L, pp, heat_abs);
-          } else {
-            const TileGrid g = make_tile_grid(H, W, tile);
-            std::vector<float> buf(tile_summary_words(g, L));
-            const TileSummary sum = tile_summary_at(buf.data(), g, L);
+          const TileGrid g = make_tile_grid(H, W, tile);
+          std::vector<float> buf;
+          TileSummary sum{};
+          if (!brute) {
+            buf.resize(tile_summary_words(g, L));
+            sum = tile_summary_at(buf.data(), g, L);
             tile_summaries_hw(hp, tp, H, W, L, g, heat_abs, sum);
-            hit = refine_search_hw(v, hp, tp, H, W, L, pp, heat_abs, g, sum);
           }
-          return py::make_tuple(hit.idx, hit.heat);
+          py::list hits;
+          for (int q = 0; q < Q; ++q) {
+            const RefineHit hit = brute ? refine_search_brute_hw(v, hp, tp, H, W, L, pp + int64_t(q) * L, heat_abs)
+                                        : refine_search_hw(v, hp, tp, H, W, L, pp + int64_t(q) * L, heat_abs, g, sum);
+            hits.append(py::make_tuple(hit.idx, hit.heat));
+          }
+          return many ? py::object(hits) : py::object(hits[0]);
         },
         py::arg("variant"), py::arg("heatmap"), py::arg("tags"), py::arg("person_tag"), py::arg("heat_abs"),
-        py::arg("tile"), py::arg("brute"), "Missing-joint search on one map: (flat index or -1, heat).");
+        py::arg("tile"), py::arg("brute"),
+        "Missing-joint search on one map: (flat index or -1, heat); person_tag QxL: Q searches on one summary, "
+        "a list of those.");
 
   m.def("munkres114",
         [](const py::array& cost) { return solve(cost, munkres114_workspace_bytes, munkres114, "munkres114"); },

@@ -26,7 +26,9 @@ inline TileGrid make_tile_grid(int H, int W, int T) { return TileGrid{T, (H + T 
 // and the smallest and largest finite tag value of each dimension (olo, ohi: n_hot x L, lo > hi if none).
 // info = (n_hot, cut): every other ("cold") tile has a bucket below cut (0: there is none); a search
 // reaches them only when its best score stays below that, and then reads their tags itself. rbkt, hot_t,
-// hot_off, count: the sort's scratch.
+// hot_off, count: the sort's scratch. clo/chi (info[2] says whether filled): the cold tiles' tag ranges,
+// written by a search: the searches of one summary must not run at the same time (decode_image gives each
+// joint's searches to one thread).
 struct TileSummary {
   float* hmax;      // TYxTX
   int32_t* order;   // n_hot (+3 padding)
@@ -34,11 +36,13 @@ struct TileSummary {
   float* ohmax;     // n_hot (+3)
   float* olo;       // (n_hot + 3) x L
   float* ohi;       // (n_hot + 3) x L
-  int32_t* info;    // 2
+  int32_t* info;    // 3: n_hot, cut, cold ranges filled (0/1)
   int32_t* rbkt;    // TYxTX
   int32_t* hot_t;   // TYxTX + 3 (the 4-wide compaction stores whole vectors)
   int32_t* hot_off; // TYxTX + 3
   int32_t* count;   // bucket counters
+  float* clo;       // TYxTX x L: each cold tile's tag range (null for 4x4 tiles with L = 1, whose searches
+  float* chi;       // read them as they go), filled by the first search that reaches the cold tiles
 };
 // 4-byte words needed for one joint's summaries (plus the bucket counts); carve them with tile_summary_at.
 std::size_t tile_summary_words(TileGrid g, int L);

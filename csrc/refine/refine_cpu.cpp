@@ -184,6 +184,24 @@ void tile_row_hmax(const float* heat, int W, TileGrid g, int ty, int y0, int y1,
 }
 
 
+// tile_tag_range's scalar loop: pixel by pixel, each pixel's L values (LC > 0: L == LC, known at compile time).
+template <int LC>
+inline void tag_range_rows(const float* tags, int W, int L, int y0, int y1, int x0, int x1, float* lo, float* hi) {
+  const int Ls = LC > 0 ? LC : L;
+  for (int l = 0; l < Ls; ++l) {
+    lo[l] = kInf;
+    hi[l] = -kInf;
+  }
+  for (int y = y0; y < y1; ++y) {
+    const float* tp = tags + (int64_t(y) * W + x0) * Ls;
+    for (int x = x0; x < x1; ++x, tp += Ls)
+      for (int l = 0; l < Ls; ++l) {
+        lo[l] = fminf_keep(lo[l], finite_or(tp[l], kInf));
+        hi[l] = fmaxf_keep(hi[l], finite_or(tp[l], -kInf));
+      }
+  }
+}
+
 // Smallest and largest finite tag value per dimension of the pixels [y0, y1) x [x0, x1) (lo > hi if none).
 __attribute__((always_inline)) inline void tile_tag_range(const float* tags, int W, int L, int y0, int y1, int x0,
                                                           int x1, float* lo, float* hi) {
@@ -208,18 +226,12 @@ __attribute__((always_inline)) inline void tile_tag_range(const float* tags, int
     return;
   }
 #endif
-  for (int l = 0; l < L; ++l) {
-    lo[l] = kInf;
-    hi[l] = -kInf;
-  }
-  const int n = (x1 - x0) * L;
-  for (int y = y0; y < y1; ++y) {
-    const float* tp = tags + (int64_t(y) * W + x0) * L;
-    for (int j = 0; j < n; ++j) {
-      const int l = L == 1 ? 0 : j % L;
-      lo[l] = fminf_keep(lo[l], finite_or(tp[j], kInf));
-      hi[l] = fmaxf_keep(hi[l], finite_or(tp[j], -kInf));
-    }
+  switch (L) {  // the tag length fixed at compile time for the common small ones
+    case 1: tag_range_rows<1>(tags, W, 1, y0, y1, x0, x1, lo, hi); break;
+    case 2: tag_range_rows<2>(tags, W, 2, y0, y1, x0, x1, lo, hi); break;
+    case 3: tag_range_rows<3>(tags, W, 3, y0, y1, x0, x1, lo, hi); break;
+    case 4: tag_range_rows<4>(tags, W, 4, y0, y1, x0, x1, lo, hi); break;
+    default: tag_range_rows<0>(tags, W, L, y0, y1, x0, x1, lo, hi); break;
   }
 }
 
@@ -242,7 +254,7 @@ constexpr int32_t kPartial = int32_t(0x80000000u);  // ooff flag: the tile is cu
 
 // Words of the summary buffer, in this order.
 struct SummaryLayout {
-  std::size_t hmax, order, ooff, ohmax, olo, ohi, info, rbkt, hot_t, hot_off, count, total;
+  std::size_t hmax, order, ooff, ohmax, olo, ohi, info, rbkt, hot_t, hot_off, count, clo, chi, total;
 };
 inline SummaryLayout summary_layout(TileGrid g, int L) {
   const std::size_t nt = std::size_t(g.TY) * g.TX, np = nt + kPad;
@@ -254,11 +266,15 @@ inline SummaryLayout summary_layout(TileGrid g, int L) {
   s.olo = s.ohmax + np;
   s.ohi = s.olo + np * L;
   s.info = s.ohi + np * L;
-  s.rbkt = s.info + 2;
+  s.rbkt = s.info + 3;
   s.hot_t = s.rbkt + nt;
   s.hot_off = s.hot_t + nt + kPad;
   s.count = s.hot_off + nt + kPad;
-  s.total = s.count + kBuckets;
+  // The cold tiles' tag ranges, for searches other than the 4x4, L = 1 one (which reads them itself).
+  const std::size_t nc = (g.T == 4 && L == 1) ? 0 : nt * L;
+  s.clo = s.count + kBuckets;
+  s.chi = s.clo + nc;
+  s.total = s.chi + nc;
   return s;
 }
 
@@ -271,7 +287,7 @@ inline void order_hot_tiles(const float* tags, int H, int W, int L, TileGrid g, 
   const int NT = g.TY * g.TX;
   int32_t* rb = s.rbkt;   // each tile's bucket, reversed: 0 = hottest
   int32_t* cnt = s.count;  // bucket counts, then first positions
-  s.info[0] = s.info[1] = 0;
+  s.info[0] = s.info[1] = s.info[2] = 0;
   if (NT <= 0) return;
   float hot = -kInf, cold = kInf;  // hmax is never NaN
   int t = 0;
@@ -441,6 +457,8 @@ TileSummary tile_summary_at(float* base, TileGrid g, int L) {
   s.hot_t = ibase + o.hot_t;
   s.hot_off = ibase + o.hot_off;
   s.count = ibase + o.count;
+  s.clo = o.chi > o.clo ? base + o.clo : nullptr;
+  s.chi = o.chi > o.clo ? base + o.chi : nullptr;
   return s;
 }
 
@@ -627,14 +645,22 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
     } else
 #endif
     {
+      // The first such search of this joint reads every cold tile's tag range into the summary; the later
+      // ones reuse them.
       const int NT = g.TY * g.TX;
-      float clo[kMaxBoundL], chi[kMaxBoundL];
+      if (!sum.info[2]) {
+        for (int t = 0; t < NT; ++t) {
+          if (heat_bucket(sum.hmax[t]) >= cut) continue;
+          const int y0 = (t / g.TX) * g.T, x0 = (t % g.TX) * g.T;
+          tile_tag_range(tags, W, L, y0, y0 + g.T < H ? y0 + g.T : H, x0, x0 + g.T < W ? x0 + g.T : W,
+                         sum.clo + int64_t(t) * L, sum.chi + int64_t(t) * L);
+        }
+        sum.info[2] = 1;
+      }
       for (int t = 0; t < NT; ++t) {
         const float hm = sum.hmax[t];
         if (hm < best || heat_bucket(hm) >= cut) continue;
-        const int y0 = (t / g.TX) * g.T, x0 = (t % g.TX) * g.T;
-        tile_tag_range(tags, W, L, y0, y0 + g.T < H ? y0 + g.T : H, x0, x0 + g.T < W ? x0 + g.T : W, clo, chi);
-        visit(t, hm, clo, chi);
+        visit(t, hm, sum.clo + int64_t(t) * L, sum.chi + int64_t(t) * L);
       }
     }
   }
