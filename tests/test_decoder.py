@@ -476,9 +476,11 @@ def test_pruned_refine_reaches_cold_tiles(variant, L, tile):
 @pytest.mark.parametrize("L", [1, 2, 3])
 @pytest.mark.parametrize("tile", [3, 4])
 def test_pruned_refine_many_searches_on_one_summary(variant, L, tile):
-    """As in a decode, many searches share one joint's summary: the first search that reaches the cold tiles
-    stores their tag ranges in it (except 4x4 tiles with L = 1) and the later ones reuse them. Every search
-    still equals the brute-force scan, whichever searches went cold before it."""
+    """As in a decode, many searches share one joint's summary and fill its tag ranges as they need them: the
+    hot tiles' ranges a prefix of their order at a time (searches that stop early fill little, a later one
+    extends the prefix), the cold tiles' all at once by the first search that reaches them (except 4x4 tiles
+    with L = 1) and the later ones reuse them. Every search still equals the brute-force scan, whichever
+    searches ran before it."""
     name = ["higherhrnet", "mmpose", "omz"][variant]
     rng = np.random.default_rng(900 + variant * 10 + L * 3 + tile)
     for trial in range(6):

@@ -382,7 +382,7 @@ PYBIND11_MODULE(_C, m) {
           if (!brute) {
             buf.resize(tile_summary_words(g, L));
             sum = tile_summary_at(buf.data(), g, L);
-            tile_summaries_hw(hp, tp, H, W, L, g, heat_abs, sum);
+            tile_summaries_hw(hp, H, W, L, g, heat_abs, sum);
           }
           py::list hits;
           for (int q = 0; q < Q; ++q) {

@@ -55,7 +55,7 @@ int decode_image(const DecodeParams& prm, const float* heat, const float* tags, 
     const auto tt = Clock::now();
     const TileSummary sum = tile_summary_at(&s.summaries[size_t(k) * per_joint], grid, L);
     // With use_udp the summaries come from the log maps, whose tile heat the NMS pass does not fill.
-    tile_summaries_hw(search_maps + k * HW, tags + k * HW * L, H, W, L, grid, prm.heat_abs, sum,
+    tile_summaries_hw(search_maps + k * HW, H, W, L, grid, prm.heat_abs, sum,
                       grid.T == 4 && !prm.use_udp);
     s.tiles_ns[k] = std::chrono::duration<double, std::nano>(Clock::now() - tt).count();
   };

@@ -24,11 +24,13 @@ inline TileGrid make_tile_grid(int H, int W, int T) { return TileGrid{T, (H + T 
 // hottest whole buckets, at least a quarter of the tiles (an eighth on large maps): order lists them by
 // decreasing bucket, ascending index within a bucket, with their first pixel (ooff), their hmax (ohmax)
 // and the smallest and largest finite tag value of each dimension (olo, ohi: n_hot x L, lo > hi if none).
-// info = (n_hot, cut): every other ("cold") tile has a bucket below cut (0: there is none); a search
+// The tag ranges are filled on demand by the searches, a prefix of the order at a time (info[3] = its
+// length): most searches stop within the first hot tiles, so the tail's tags are often never read.
+// info[0..1] = (n_hot, cut): every other ("cold") tile has a bucket below cut (0: there is none); a search
 // reaches them only when its best score stays below that, and then reads their tags itself. rbkt, hot_t,
-// hot_off, count: the sort's scratch. clo/chi (info[2] says whether filled): the cold tiles' tag ranges,
-// written by a search: the searches of one summary must not run at the same time (decode_image gives each
-// joint's searches to one thread).
+// hot_off, count: the sort's scratch. clo/chi (info[2] says whether filled): the cold tiles' tag ranges.
+// Searches write the summary (ranges, cold ranges): the searches of one summary must not run at the same
+// time (decode_image gives each joint's searches to one thread).
 struct TileSummary {
   float* hmax;      // TYxTX
   int32_t* order;   // n_hot (+3 padding)
@@ -36,7 +38,7 @@ struct TileSummary {
   float* ohmax;     // n_hot (+3)
   float* olo;       // (n_hot + 3) x L
   float* ohi;       // (n_hot + 3) x L
-  int32_t* info;    // 3: n_hot, cut, cold ranges filled (0/1)
+  int32_t* info;    // 4: n_hot, cut, cold ranges filled (0/1), hot ranges filled (a prefix of order)
   int32_t* rbkt;    // TYxTX
   int32_t* hot_t;   // TYxTX + 3 (the 4-wide compaction stores whole vectors)
   int32_t* hot_off; // TYxTX + 3
@@ -48,9 +50,9 @@ struct TileSummary {
 std::size_t tile_summary_words(TileGrid g, int L);
 TileSummary tile_summary_at(float* base, TileGrid g, int L);
 
-// hmax_ready: out.hmax was already filled (4x4 tiles: by topk_candidates_hw in the NMS pass).
+// The heat part of the summaries (hmax, the hot tiles' order); the searches read the tags. hmax_ready:
+// out.hmax was already filled (4x4 tiles: by topk_candidates_hw in the NMS pass).
 void tile_summaries_hw(const float* heat,  // HxW
-                       const float* tags,  // HxWxL
                        int H, int W, int L, TileGrid grid, bool heat_abs, const TileSummary& out,
                        bool hmax_ready = false);
 

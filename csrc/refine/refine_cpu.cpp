@@ -266,7 +266,7 @@ inline SummaryLayout summary_layout(TileGrid g, int L) {
   s.olo = s.ohmax + np;
   s.ohi = s.olo + np * L;
   s.info = s.ohi + np * L;
-  s.rbkt = s.info + 3;
+  s.rbkt = s.info + 4;
   s.hot_t = s.rbkt + nt;
   s.hot_off = s.hot_t + nt + kPad;
   s.count = s.hot_off + nt + kPad;
@@ -281,13 +281,13 @@ inline SummaryLayout summary_layout(TileGrid g, int L) {
 constexpr int kSample = 4;  // the hot/cold cut is chosen on every kSample-th tile
 
 // The hot tiles by decreasing heat bucket, ascending tile index within a bucket (a counting sort over the
-// buckets that occur), with their pixel offset, hmax and tag ranges; info = (n_hot, cut): a tile is hot iff
-// its bucket >= cut.
-inline void order_hot_tiles(const float* tags, int H, int W, int L, TileGrid g, const TileSummary& s) {
+// buckets that occur), with their pixel offset and hmax; info = (n_hot, cut, 0, 0): a tile is hot iff its
+// bucket >= cut. Their tag ranges are left to the searches (fill_hot_ranges).
+inline void order_hot_tiles(int H, int W, TileGrid g, const TileSummary& s) {
   const int NT = g.TY * g.TX;
   int32_t* rb = s.rbkt;   // each tile's bucket, reversed: 0 = hottest
   int32_t* cnt = s.count;  // bucket counts, then first positions
-  s.info[0] = s.info[1] = s.info[2] = 0;
+  s.info[0] = s.info[1] = s.info[2] = s.info[3] = 0;
   if (NT <= 0) return;
   float hot = -kInf, cold = kInf;  // hmax is never NaN
   int t = 0;
@@ -382,15 +382,30 @@ inline void order_hot_tiles(const float* tags, int H, int W, int L, TileGrid g, 
     s.order[i] = s.hot_t[k];
     s.ooff[i] = s.hot_off[k];
   }
-  int i = 0;
+  for (int i = 0; i < n_hot; ++i) s.ohmax[i] = s.hmax[s.order[i]];
+  s.info[0] = n_hot;
+  s.info[1] = n_hot == NT ? 0 : kBuckets - 1 - cut_rb;  // 0: no cold tile
+}
+
+// Tag ranges of the hot tiles are computed on demand, in their order: the searches walk the hot tiles
+// hottest first and most stop early, so the ranges of the tail are often never needed (benchmark scenes,
+// 256x256: 7% of the hot tiles' ranges read with 5 people, 60% with 30; 512x512, 30 people: 44%). info[3] = how many of them (a prefix of the order) are filled; fill_hot_ranges extends
+// the prefix to at least `need` (rounded up, kFillStep at a time, at most n_hot). Like clo/chi, only one
+// search of a summary may run at a time.
+constexpr int kFillStep = 32;
+void fill_hot_ranges(const float* tags, int H, int W, int L, TileGrid g, const TileSummary& s, int need) {
+  const int n_hot = s.info[0];
+  int i = s.info[3];
+  int to = need > i + kFillStep ? need : i + kFillStep;
+  to = (to + 3) & ~3;
+  if (to > n_hot) to = n_hot;
+  while (i < to) {
 #if defined(__SSE2__)
-  if (g.T == 4 && L == 1) {
     // Four full tiles at a time: per tile a vertical reduction, then transposes for the horizontal ones
     // (NaN ignored by the operand order, +-inf kept, as in tile_heat_t4_hw).
-    const __m128 pinf = _mm_set1_ps(kInf), ninf = _mm_set1_ps(-kInf);
-    for (; i + 4 <= n_hot; i += 4) {
-      const int32_t* off = s.ooff + i;
-      if ((off[0] | off[1] | off[2] | off[3]) & kPartial) break;
+    const int32_t* off = s.ooff + i;
+    if (g.T == 4 && L == 1 && i + 4 <= n_hot && !((off[0] | off[1] | off[2] | off[3]) & kPartial)) {
+      const __m128 pinf = _mm_set1_ps(kInf), ninf = _mm_set1_ps(-kInf);
       __m128 a[4], b[4];
       for (int q = 0; q < 4; ++q) {
         const float* tp = tags + off[q];
@@ -398,27 +413,25 @@ inline void order_hot_tiles(const float* tags, int H, int W, int L, TileGrid g, 
                      t3 = _mm_loadu_ps(tp + 3 * W);
         a[q] = _mm_min_ps(t3, _mm_min_ps(t2, _mm_min_ps(t1, _mm_min_ps(t0, pinf))));
         b[q] = _mm_max_ps(t3, _mm_max_ps(t2, _mm_max_ps(t1, _mm_max_ps(t0, ninf))));
-        s.ohmax[i + q] = s.hmax[s.order[i + q]];
       }
       _MM_TRANSPOSE4_PS(a[0], a[1], a[2], a[3]);
       _MM_TRANSPOSE4_PS(b[0], b[1], b[2], b[3]);
       _mm_storeu_ps(s.olo + i, _mm_min_ps(_mm_min_ps(a[0], a[1]), _mm_min_ps(a[2], a[3])));
       _mm_storeu_ps(s.ohi + i, _mm_max_ps(_mm_max_ps(b[0], b[1]), _mm_max_ps(b[2], b[3])));
+      i += 4;
+      continue;
     }
-  }
 #endif
-  for (; i < n_hot; ++i) {
     const int t = s.order[i], y0 = (t / g.TX) * g.T, x0 = (t % g.TX) * g.T;
-    s.ohmax[i] = s.hmax[t];
     tile_tag_range(tags, W, L, y0, y0 + g.T < H ? y0 + g.T : H, x0, x0 + g.T < W ? x0 + g.T : W,
                    s.olo + int64_t(i) * L, s.ohi + int64_t(i) * L);
+    ++i;
   }
-  s.info[0] = n_hot;
-  s.info[1] = n_hot == NT ? 0 : kBuckets - 1 - cut_rb;  // 0: no cold tile
+  s.info[3] = i;
 }
 
 template <bool ABS>
-void summaries(const float* heat, const float* tags, int H, int W, int L, TileGrid g, bool hmax_ready,
+void summaries(const float* heat, int H, int W, int L, TileGrid g, bool hmax_ready,
                const TileSummary& s) {
   if (g.T == 4) {
     if (!hmax_ready) tile_heat_t4_hw(heat, H, W, ABS, s.hmax);
@@ -426,7 +439,7 @@ void summaries(const float* heat, const float* tags, int H, int W, int L, TileGr
     for (int ty = 0; ty < g.TY; ++ty)
       tile_row_hmax<ABS>(heat, W, g, ty, ty * g.T, ty * g.T + g.T < H ? ty * g.T + g.T : H, s.hmax);
   }
-  order_hot_tiles(tags, H, W, L, g, s);
+  order_hot_tiles(H, W, g, s);
   const int n_hot = s.info[0];
   const float nan = std::numeric_limits<float>::quiet_NaN();
   for (int i = n_hot; i < n_hot + kPad; ++i) {  // padding: NaN bounds are never scanned
@@ -462,12 +475,12 @@ TileSummary tile_summary_at(float* base, TileGrid g, int L) {
   return s;
 }
 
-void tile_summaries_hw(const float* heat, const float* tags, int H, int W, int L, TileGrid g, bool heat_abs,
-                       const TileSummary& out, bool hmax_ready) {
+void tile_summaries_hw(const float* heat, int H, int W, int L, TileGrid g, bool heat_abs, const TileSummary& out,
+                       bool hmax_ready) {
   if (heat_abs)
-    summaries<true>(heat, tags, H, W, L, g, hmax_ready, out);
+    summaries<true>(heat, H, W, L, g, hmax_ready, out);
   else
-    summaries<false>(heat, tags, H, W, L, g, hmax_ready, out);
+    summaries<false>(heat, H, W, L, g, hmax_ready, out);
 }
 
 namespace {
@@ -603,6 +616,7 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
         stopped = true;
         break;
       }
+      if (i + 4 > sum.info[3]) fill_hot_ranges(tags, H, W, L, g, sum, i + 4);
       const __m128 lo = _mm_loadu_ps(sum.olo + i), hi = _mm_loadu_ps(sum.ohi + i);
       const __m128 bound = score4_l1<V>(_mm_loadu_ps(sum.ohmax + i), _mm_min_ps(_mm_max_ps(pv, lo), hi), pv);
       unsigned m =
@@ -635,6 +649,7 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
       }
       continue;
     }
+    if (i >= sum.info[3]) fill_hot_ranges(tags, H, W, L, g, sum, i + 1);
     visit(sum.order[i], hm, sum.olo + int64_t(i) * L, sum.ohi + int64_t(i) * L);
   }
   // Cold tiles (buckets below cut), only when the best is below their buckets; their tag ranges are read here.
