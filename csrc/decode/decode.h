@@ -70,6 +70,7 @@ struct DecodeScratch {
   int NP = 0;                   // entries of keep
   std::vector<float> summaries;      // K x tile_summary_words
   std::vector<double> tiles_ns;      // K: time spent on each joint's tile summaries
+  std::vector<uint8_t> summarised;   // K: joint k's tile summaries were built during the grouping
   std::vector<float> ptags;          // NPxL: the tag each kept person's refine searches with
   std::vector<uint8_t> has_ptag;     // NP: 0 if the person has no tag (no detected joint): no search
   std::vector<float> tag_rows;       // KxL: a person's detected joints' tags
