@@ -389,9 +389,10 @@ inline void order_hot_tiles(int H, int W, TileGrid g, const TileSummary& s) {
 
 // Tag ranges of the hot tiles are computed on demand, in their order: the searches walk the hot tiles
 // hottest first and most stop early, so the ranges of the tail are often never needed (benchmark scenes,
-// 256x256: 7% of the hot tiles' ranges read with 5 people, 60% with 30; 512x512, 30 people: 44%). info[3] = how many of them (a prefix of the order) are filled; fill_hot_ranges extends
-// the prefix to at least `need` (rounded up, kFillStep at a time, at most n_hot). Like clo/chi, only one
-// search of a summary may run at a time.
+// 256x256: 7% of the hot tiles' ranges read with 5 people, 60% with 30; 512x512, 30 people: 44%).
+// info[3] = how many of them (a prefix of the order) are filled; fill_hot_ranges extends the prefix to at
+// least `need` (rounded up, kFillStep at a time, at most n_hot). Like clo/chi, only one search of a summary
+// may run at a time.
 constexpr int kFillStep = 32;
 void fill_hot_ranges(const float* tags, int H, int W, int L, TileGrid g, const TileSummary& s, int need) {
   const int n_hot = s.info[0];
