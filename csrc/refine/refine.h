@@ -33,15 +33,15 @@ inline TileGrid make_tile_grid(int H, int W, int T) { return TileGrid{T, (H + T 
 // time (decode_image gives each joint's searches to one thread).
 struct TileSummary {
   float* hmax;      // TYxTX
-  int32_t* order;   // n_hot (+3 padding)
-  int32_t* ooff;    // n_hot (+3): flat index of the tile's first pixel; the top bit set if the border cuts it
-  float* ohmax;     // n_hot (+3)
-  float* olo;       // (n_hot + 3) x L
-  float* ohi;       // (n_hot + 3) x L
+  int32_t* order;   // n_hot (+ padding: the bound loop reads whole blocks)
+  int32_t* ooff;    // n_hot (+ padding): flat index of the tile's first pixel; the top bit set if the border cuts it
+  float* ohmax;     // n_hot (+ padding)
+  float* olo;       // (n_hot + padding) x L
+  float* ohi;       // (n_hot + padding) x L
   int32_t* info;    // 4: n_hot, cut, cold ranges filled (0/1), hot ranges filled (a prefix of order)
   int32_t* rbkt;    // TYxTX
-  int32_t* hot_t;   // TYxTX + 3 (the 4-wide compaction stores whole vectors)
-  int32_t* hot_off; // TYxTX + 3
+  int32_t* hot_t;   // TYxTX + padding (the 4-wide compaction stores whole vectors)
+  int32_t* hot_off; // TYxTX + padding
   int32_t* count;   // bucket counters
   float* clo;       // TYxTX x L: each cold tile's tag range (null for 4x4 tiles with L = 1, whose searches
   float* chi;       // read them as they go), filled by the first search that reaches the cold tiles

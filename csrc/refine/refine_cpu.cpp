@@ -249,7 +249,8 @@ inline int hot_target(int NT) {
   const int a = NT / 4, b = 1024 + NT / 16;
   return a < b ? (a > 64 ? a : 64) : b;
 }
-constexpr int kPad = 3;  // order arrays are padded to a multiple of 4 for the 4-wide bound loop
+constexpr int kBlock = 16;  // hot tiles bounded per step of a search (a multiple of 4; 32 was no faster, 8 slower)
+constexpr int kPad = kBlock - 1;  // order arrays are padded for the bound loop's whole blocks
 constexpr int32_t kPartial = int32_t(0x80000000u);  // ooff flag: the tile is cut by the map border
 
 // Words of the summary buffer, in this order.
@@ -608,23 +609,29 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
   bool stopped = false;
 #if defined(__SSE2__)
   if (LC == 1) {
-    // Four hot tiles' bounds at once (the same operations as visit, on the padded arrays); the tiles whose
-    // bound reaches the best are checked again in order, against the best as it is then.
+    // A block of kBlock hot tiles' bounds at a time, four per vector (the same operations as visit, on the
+    // padded arrays), into one mask; the tiles whose bound reaches the best are checked again in order,
+    // against the best as it is then. The stop test runs once a block: tiles past the stopping point have
+    // hm < best, so their bounds fail anyway. Blocks of 16 rather than groups of 4 took the refine stage
+    // from 0.68 to 0.58 ms (crowded 256x256 frame, one thread; 512x512: 2.08 to 1.91 ms): far fewer
+    // mispredicted branches per tile.
     const __m128 pv = _mm_set1_ps(p[0]);
-    for (int i = 0; i < n_hot; i += 4) {
+    for (int i = 0; i < n_hot; i += kBlock) {
       const float h0 = sum.ohmax[i];
       if (h0 < best && heat_bucket(h0) < best_bucket) {
         stopped = true;
         break;
       }
-      if (i + 4 > sum.info[3]) fill_hot_ranges(tags, H, W, L, g, sum, i + 4);
-      const __m128 lo = _mm_loadu_ps(sum.olo + i), hi = _mm_loadu_ps(sum.ohi + i);
-      const __m128 bound = score4_l1<V>(_mm_loadu_ps(sum.ohmax + i), _mm_min_ps(_mm_max_ps(pv, lo), hi), pv);
-      unsigned m =
-          unsigned(_mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(bound, _mm_set1_ps(best)), _mm_cmple_ps(lo, hi))));
-      if (!m) continue;
-      float b[4];
-      _mm_storeu_ps(b, bound);
+      if (i + kBlock > sum.info[3]) fill_hot_ranges(tags, H, W, L, g, sum, i + kBlock);
+      const __m128 bv = _mm_set1_ps(best);
+      alignas(16) float b[kBlock];
+      unsigned m = 0;
+      for (int q = 0; q < kBlock; q += 4) {
+        const __m128 lo = _mm_loadu_ps(sum.olo + i + q), hi = _mm_loadu_ps(sum.ohi + i + q);
+        const __m128 bound = score4_l1<V>(_mm_loadu_ps(sum.ohmax + i + q), _mm_min_ps(_mm_max_ps(pv, lo), hi), pv);
+        _mm_store_ps(b + q, bound);
+        m |= unsigned(_mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(bound, bv), _mm_cmple_ps(lo, hi)))) << q;
+      }
       while (m) {
         const int j = __builtin_ctz(m);
         m &= m - 1;
