@@ -52,6 +52,19 @@ HRD_INLINE T pairwise_sum_sq(const float* t, const float* q, int64_t n) {
   });
 }
 
+// pairwise_sum_sq for a length N < 8 known at compile time: the same plain loop from 0 as pairwise_reduce's
+// n < 8 case, without the recursive function (which compilers do not inline into the refine scan's loops).
+template <typename T, int N>
+HRD_INLINE T small_sum_sq(const float* t, const float* q) {
+  static_assert(N > 0 && N < 8, "pairwise_reduce adds lengths below 8 in a plain loop");
+  T res = T(0);
+  for (int i = 0; i < N; ++i) {
+    const T d = T(t[i]) - T(q[i]);
+    res += d * d;
+  }
+  return res;
+}
+
 template <typename T>
 HRD_INLINE T sequential_sum(const T* a, int64_t n, int64_t stride) {
   T res = a[0];

@@ -26,6 +26,18 @@ inline __m128 select4(__m128 mask, __m128 a, __m128 b) {
 // uses this, with the scalar brute-force scan). HigherHRNet and mmpose: d = t - p; 0 + d*d == d*d; sqrt;
 // round_half_even by adding and subtracting 2^23 with the sign restored; x100 for mmpose. OMZ:
 // trunc_int32_f(|t - p| + 0.5), the conversion exact below 2^31, saturated above, NaN and inf kept.
+// The HigherHRNet/mmpose penalty from the tag distance v = sqrt(sum of squares), four at once.
+template <Variant V>
+inline __m128 penalty4_from_norm(__m128 v) {
+  const __m128 sign = _mm_set1_ps(-0.0f), two23 = _mm_set1_ps(8388608.0f);
+  const __m128 a = _mm_andnot_ps(sign, v);
+  const __m128 r = _mm_sub_ps(_mm_add_ps(a, two23), two23);
+  const __m128 rs = _mm_or_ps(_mm_andnot_ps(sign, r), _mm_and_ps(sign, v));  // copysign(r, v)
+  __m128 pen = select4(_mm_cmplt_ps(a, two23), rs, v);
+  if (V == Variant::MMPose) pen = _mm_mul_ps(pen, _mm_set1_ps(100.0f));
+  return pen;
+}
+
 template <Variant V>
 inline __m128 score4_l1(__m128 h, __m128 t, __m128 p) {
   const __m128 sign = _mm_set1_ps(-0.0f);
@@ -38,14 +50,24 @@ inline __m128 score4_l1(__m128 h, __m128 t, __m128 p) {
     const __m128 pen = select4(_mm_cmplt_ps(a, two31), tr, select4(finite, two31, a));
     return _mm_sub_ps(h, pen);
   }
-  const __m128 two23 = _mm_set1_ps(8388608.0f);
-  const __m128 v = _mm_sqrt_ps(_mm_mul_ps(d, d));
-  const __m128 a = _mm_andnot_ps(sign, v);
-  const __m128 r = _mm_sub_ps(_mm_add_ps(a, two23), two23);
-  const __m128 rs = _mm_or_ps(_mm_andnot_ps(sign, r), _mm_and_ps(sign, v));  // copysign(r, v)
-  __m128 pen = select4(_mm_cmplt_ps(a, two23), rs, v);
-  if (V == Variant::MMPose) pen = _mm_mul_ps(pen, _mm_set1_ps(100.0f));
-  return _mm_sub_ps(h, pen);
+  return _mm_sub_ps(h, penalty4_from_norm<V>(_mm_sqrt_ps(_mm_mul_ps(d, d))));
+}
+
+// The same for L = 2 (t0/p0: first tag dimension of four pixels, t1/p1: second): HigherHRNet's pairwise sum
+// of two squares is 0 + d0*d0 + d1*d1 (adding 0 to a square changes nothing), mmpose's sequential one
+// d0*d0 + d1*d1; OMZ reads the first dimension only.
+template <Variant V>
+inline __m128 score4_l2(__m128 h, __m128 t0, __m128 t1, __m128 p0, __m128 p1) {
+  if (V == Variant::OMZ) return score4_l1<V>(h, t0, p0);
+  const __m128 d0 = _mm_sub_ps(t0, p0), d1 = _mm_sub_ps(t1, p1);
+  return _mm_sub_ps(h, penalty4_from_norm<V>(_mm_sqrt_ps(_mm_add_ps(_mm_mul_ps(d0, d0), _mm_mul_ps(d1, d1)))));
+}
+
+// Four interleaved (dim 0, dim 1) pairs at q into their dimension-0 and dimension-1 vectors.
+inline void load_pairs4(const float* q, __m128& v0, __m128& v1) {
+  const __m128 a = _mm_loadu_ps(q), b = _mm_loadu_ps(q + 4);
+  v0 = _mm_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+  v1 = _mm_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
 }
 
 template <bool ABS>
@@ -124,6 +146,12 @@ inline void scan_row(const float* heat, const float* tags, int Ls, const float* 
 #if defined(__SSE2__)
   if (NC == 4 && LC == 1) {
     if (!scores4_l1<V, ABS>(hp, tp, p[0], best, sc)) return;
+  } else if (NC == 4 && LC == 2) {
+    __m128 t0, t1;
+    load_pairs4(tp, t0, t1);
+    const __m128 score = score4_l2<V>(load_heat4<ABS>(hp), t0, t1, _mm_set1_ps(p[0]), _mm_set1_ps(p[1]));
+    _mm_storeu_ps(sc, score);
+    if (!_mm_movemask_ps(_mm_cmpge_ps(score, _mm_set1_ps(best)))) return;  // NaN compares false, as below
   } else
 #endif
   {
@@ -223,6 +251,26 @@ __attribute__((always_inline)) inline void tile_tag_range(const float* tags, int
     }
     lo[0] = hmin4(a);
     hi[0] = hmax4(b);
+    return;
+  }
+  if (L == 2 && x1 - x0 == 4) {  // as tag_range_rows<2>: finite values only; lanes hold (dim 0, dim 1) pairs
+    const __m128 pinf = _mm_set1_ps(kInf), ninf = _mm_set1_ps(-kInf), zero = _mm_setzero_ps();
+    __m128 a = pinf, b = ninf;
+    const float* tp = tags + (int64_t(y0) * W + x0) * 2;
+    for (int y = y0; y < y1; ++y, tp += int64_t(W) * 2) {
+      for (int h = 0; h < 8; h += 4) {
+        const __m128 t = _mm_loadu_ps(tp + h);
+        const __m128 fin = _mm_cmpeq_ps(_mm_sub_ps(t, t), zero);
+        a = _mm_min_ps(a, select4(fin, t, pinf));
+        b = _mm_max_ps(b, select4(fin, t, ninf));
+      }
+    }
+    a = _mm_min_ps(a, _mm_movehl_ps(a, a));  // lane 0: dimension 0, lane 1: dimension 1
+    b = _mm_max_ps(b, _mm_movehl_ps(b, b));
+    lo[0] = _mm_cvtss_f32(a);
+    hi[0] = _mm_cvtss_f32(b);
+    lo[1] = _mm_cvtss_f32(_mm_shuffle_ps(a, a, _MM_SHUFFLE(1, 1, 1, 1)));
+    hi[1] = _mm_cvtss_f32(_mm_shuffle_ps(b, b, _MM_SHUFFLE(1, 1, 1, 1)));
     return;
   }
 #endif
@@ -575,6 +623,28 @@ void cold_pass_t4_l1(const float* tags, int H, int W, float p, TileGrid g, const
 }
 #endif
 
+#if defined(__SSE2__)
+// Bounds of four tiles (hottest heat hm, tag ranges lo/hi: LC values per tile, interleaved), as visit
+// computes them one by one: NaN where a tile has no finite tag in dimension 0 (visit skips those), which
+// fails every comparison with the best.
+template <Variant V, int LC>
+inline __m128 bound4(const float* hm, const float* lo, const float* hi, __m128 p0, __m128 p1) {
+  __m128 lo0, hi0, bound;
+  if (LC == 1) {
+    lo0 = _mm_loadu_ps(lo);
+    hi0 = _mm_loadu_ps(hi);
+    bound = score4_l1<V>(_mm_loadu_ps(hm), _mm_min_ps(_mm_max_ps(p0, lo0), hi0), p0);
+  } else {
+    __m128 lo1, hi1;
+    load_pairs4(lo, lo0, lo1);
+    load_pairs4(hi, hi0, hi1);
+    bound = score4_l2<V>(_mm_loadu_ps(hm), _mm_min_ps(_mm_max_ps(p0, lo0), hi0), _mm_min_ps(_mm_max_ps(p1, lo1), hi1),
+                         p0, p1);
+  }
+  return select4(_mm_cmple_ps(lo0, hi0), bound, _mm_set1_ps(std::numeric_limits<float>::quiet_NaN()));
+}
+#endif
+
 template <Variant V, int LC, bool ABS>
 RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L, const float* p, TileGrid g,
                       const TileSummary& sum) {
@@ -608,14 +678,14 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
   const uint32_t cut = uint32_t(sum.info[1]);
   bool stopped = false;
 #if defined(__SSE2__)
-  if (LC == 1) {
+  if (LC == 1 || LC == 2) {
     // A block of kBlock hot tiles' bounds at a time, four per vector (the same operations as visit, on the
     // padded arrays), into one mask; the tiles whose bound reaches the best are checked again in order,
     // against the best as it is then. The stop test runs once a block: tiles past the stopping point have
     // hm < best, so their bounds fail anyway. Blocks of 16 rather than groups of 4 took the refine stage
     // from 0.68 to 0.58 ms (crowded 256x256 frame, one thread; 512x512: 2.08 to 1.91 ms): far fewer
     // mispredicted branches per tile.
-    const __m128 pv = _mm_set1_ps(p[0]);
+    const __m128 pv = _mm_set1_ps(p[0]), pv1 = _mm_set1_ps(p[LC - 1]);
     for (int i = 0; i < n_hot; i += kBlock) {
       const float h0 = sum.ohmax[i];
       if (h0 < best && heat_bucket(h0) < best_bucket) {
@@ -627,17 +697,16 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
       alignas(16) float b[kBlock];
       unsigned m = 0;
       for (int q = 0; q < kBlock; q += 4) {
-        const __m128 lo = _mm_loadu_ps(sum.olo + i + q), hi = _mm_loadu_ps(sum.ohi + i + q);
-        const __m128 bound = score4_l1<V>(_mm_loadu_ps(sum.ohmax + i + q), _mm_min_ps(_mm_max_ps(pv, lo), hi), pv);
+        const __m128 bound = bound4<V, LC>(sum.ohmax + i + q, sum.olo + (i + q) * LC, sum.ohi + (i + q) * LC, pv, pv1);
         _mm_store_ps(b + q, bound);
-        m |= unsigned(_mm_movemask_ps(_mm_and_ps(_mm_cmpge_ps(bound, bv), _mm_cmple_ps(lo, hi)))) << q;
+        m |= unsigned(_mm_movemask_ps(_mm_cmpge_ps(bound, bv))) << q;
       }
       while (m) {
         const int j = __builtin_ctz(m);
         m &= m - 1;
         const int32_t off = sum.ooff[i + j];
         if (!refine_better(b[j], off & ~kPartial, best, best_idx)) continue;
-        if (g.T == 4 && !(off & kPartial)) {
+        if (LC == 1 && g.T == 4 && !(off & kPartial)) {
           scan_tile4_l1<V, ABS>(heat + off, tags + off, W, p[0], off, best, best_idx, best_heat);
           pixels += 16;
           best_bucket = heat_bucket(best);
@@ -680,7 +749,29 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
         }
         sum.info[2] = 1;
       }
-      for (int t = 0; t < NT; ++t) {
+      int t = 0;
+#if defined(__SSE2__)
+      if (LC == 2) {  // four tiles at a time, as the hot tiles (cold: reversed bucket above the cut's)
+        const __m128 pv = _mm_set1_ps(p[0]), pv1 = _mm_set1_ps(p[1]);
+        const __m128i lim = _mm_set1_epi32(int(kBuckets - 1 - cut));
+        for (; t + 4 <= NT; t += 4) {
+          const __m128 h = _mm_loadu_ps(sum.hmax + t);
+          const __m128i rb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sum.rbkt + t));
+          const __m128 cand = _mm_and_ps(_mm_cmpge_ps(h, _mm_set1_ps(best)), _mm_castsi128_ps(_mm_cmpgt_epi32(rb, lim)));
+          if (!_mm_movemask_ps(cand)) continue;
+          const __m128 bound = bound4<V, 2>(sum.hmax + t, sum.clo + 2 * t, sum.chi + 2 * t, pv, pv1);
+          unsigned m = unsigned(_mm_movemask_ps(_mm_and_ps(cand, _mm_cmpge_ps(bound, _mm_set1_ps(best)))));
+          if (!m) continue;
+          alignas(16) float b[4];
+          _mm_store_ps(b, bound);
+          for (; m; m &= m - 1) {
+            const int j = __builtin_ctz(m), u = t + j;
+            if (refine_better(b[j], (u / g.TX) * g.T * W + (u % g.TX) * g.T, best, best_idx)) scan(u);
+          }
+        }
+      }
+#endif
+      for (; t < NT; ++t) {
         const float hm = sum.hmax[t];
         if (hm < best || heat_bucket(hm) >= cut) continue;
         visit(t, hm, sum.clo + int64_t(t) * L, sum.chi + int64_t(t) * L);
@@ -701,24 +792,23 @@ RefineHit brute_impl(const float* heat, const float* tags, int H, int W, int L, 
   return RefineHit{best_idx, best_heat, int64_t(H) * W};
 }
 
-// Run F<V, LC, ABS>(args...) for the runtime variant, L and heat_abs.
+// Run F<V, LC, ABS>(args...) for the runtime variant, L and heat_abs: the tag length fixed at compile time
+// where it is 1 or 2 (a plain tag, or the flip-test pair of HigherHRNet and mmpose), a run-time L otherwise.
+#define HRD_DISPATCH_L(FN, V, ABS, L, ...)                                                          \
+  return (L) == 1 ? FN<V, 1, ABS>(__VA_ARGS__) : (L) == 2 ? FN<V, 2, ABS>(__VA_ARGS__) : FN<V, 0, ABS>(__VA_ARGS__)
 #define HRD_DISPATCH(FN, variant, L, heat_abs, ...)                                                   \
   do {                                                                                             \
-    const bool l1_ = (L) == 1;                                                                     \
     switch (variant) {                                                                             \
       case Variant::HigherHRNet:                                                                   \
-        if (heat_abs) return l1_ ? FN<Variant::HigherHRNet, 1, true>(__VA_ARGS__)                 \
-                                 : FN<Variant::HigherHRNet, 0, true>(__VA_ARGS__);                \
-        return l1_ ? FN<Variant::HigherHRNet, 1, false>(__VA_ARGS__)                               \
-                   : FN<Variant::HigherHRNet, 0, false>(__VA_ARGS__);                              \
+        if (heat_abs) HRD_DISPATCH_L(FN, Variant::HigherHRNet, true, L, __VA_ARGS__);              \
+        HRD_DISPATCH_L(FN, Variant::HigherHRNet, false, L, __VA_ARGS__);                           \
       case Variant::MMPose:                                                                        \
-        if (heat_abs) return l1_ ? FN<Variant::MMPose, 1, true>(__VA_ARGS__)                      \
-                                 : FN<Variant::MMPose, 0, true>(__VA_ARGS__);                     \
-        return l1_ ? FN<Variant::MMPose, 1, false>(__VA_ARGS__) : FN<Variant::MMPose, 0, false>(__VA_ARGS__); \
+        if (heat_abs) HRD_DISPATCH_L(FN, Variant::MMPose, true, L, __VA_ARGS__);                   \
+        HRD_DISPATCH_L(FN, Variant::MMPose, false, L, __VA_ARGS__);                                \
       case Variant::OMZ:                                                                           \
       default:                                                                                     \
-        if (heat_abs) return l1_ ? FN<Variant::OMZ, 1, true>(__VA_ARGS__) : FN<Variant::OMZ, 0, true>(__VA_ARGS__); \
-        return l1_ ? FN<Variant::OMZ, 1, false>(__VA_ARGS__) : FN<Variant::OMZ, 0, false>(__VA_ARGS__); \
+        if (heat_abs) HRD_DISPATCH_L(FN, Variant::OMZ, true, L, __VA_ARGS__);                      \
+        HRD_DISPATCH_L(FN, Variant::OMZ, false, L, __VA_ARGS__);                                   \
     }                                                                                              \
   } while (0)
 
@@ -736,5 +826,6 @@ RefineHit refine_search_brute_hw(Variant variant, const float* heat, const float
 }
 
 #undef HRD_DISPATCH
+#undef HRD_DISPATCH_L
 
 }  // namespace hrd
