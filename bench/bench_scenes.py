@@ -32,15 +32,17 @@ TAG_DIM = 1
 SEED = 0
 
 
-def scene_params(size: int, people: int, seed: int = SEED) -> Dict[str, Any]:
-    """The ``synthetic.make_scene`` keyword arguments of a benchmark scene (all other fields default)."""
-    return dict(height=size, width=size, num_people=people, num_joints=NUM_JOINTS, tag_dim=TAG_DIM, seed=seed)
+def scene_params(size: int, people: int, seed: int = SEED, tag_dim: int = TAG_DIM) -> Dict[str, Any]:
+    """The ``synthetic.make_scene`` keyword arguments of a benchmark scene (all other fields default).
+    ``tag_dim=2`` gives tag pairs as HigherHRNet's flip test stacks them (a person's second tag close to
+    its first)."""
+    return dict(height=size, width=size, num_people=people, num_joints=NUM_JOINTS, tag_dim=tag_dim, seed=seed)
 
 
 @functools.lru_cache(maxsize=None)
-def scene(size: int, people: int, seed: int = SEED) -> synthetic.Scene:
-    """One cached synthetic scene: heatmaps (17, size, size), tags (17, size, size, 1)."""
-    return synthetic.make_scene(**scene_params(size, people, seed))
+def scene(size: int, people: int, seed: int = SEED, tag_dim: int = TAG_DIM) -> synthetic.Scene:
+    """One cached synthetic scene: heatmaps (17, size, size), tags (17, size, size, tag_dim)."""
+    return synthetic.make_scene(**scene_params(size, people, seed, tag_dim))
 
 
 @functools.lru_cache(maxsize=None)
@@ -54,9 +56,10 @@ def batch(preset: str, n: int, size: int, people: int, seed: int = SEED) -> Tupl
 
 
 @functools.lru_cache(maxsize=None)
-def preset_inputs(preset: str, size: int, people: int, seed: int = SEED) -> Tuple[np.ndarray, np.ndarray]:
+def preset_inputs(preset: str, size: int, people: int, seed: int = SEED,
+                  tag_dim: int = TAG_DIM) -> Tuple[np.ndarray, np.ndarray]:
     """(heatmaps, tags) as ``Decoder(preset)`` takes them: OMZ-style signed heatmaps for "omz"."""
-    s = scene(size, people, seed)
+    s = scene(size, people, seed, tag_dim)
     if preset == "omz":
         return oracles.omz_signed_heatmaps(s.heatmaps), s.tags
     return s.heatmaps, s.tags

@@ -315,9 +315,9 @@ BASELINES: Tuple[Baseline, ...] = (
 )
 
 
-def compare(b: Baseline, people: int, mode: Mode) -> Dict[str, Any]:
+def compare(b: Baseline, people: int, mode: Mode, tag_dim: int = 1) -> Dict[str, Any]:
     """Time baseline ``b`` and its preset (default threads and num_threads=1) on one scene; check outputs."""
-    heat, tags = preset_inputs(b.preset, TABLE2_SIZE, people)
+    heat, tags = preset_inputs(b.preset, TABLE2_SIZE, people, tag_dim=tag_dim)
     dec = hrdecode.Decoder(b.preset)
     dec1 = hrdecode.Decoder(b.preset, num_threads=1)
     base = measure_slow(lambda: b.call(heat, tags), mode)
@@ -347,6 +347,29 @@ def table2(mode: Mode) -> List[Dict[str, Any]]:
                 warnings.simplefilter("ignore")  # the references' own deprecation chatter
                 row["scenes"] = [compare(b, p, mode) for p in TABLE2_PEOPLE]
         rows.append(row)
+    return rows
+
+
+def table4(mode: Mode) -> List[Dict[str, Any]]:
+    """2-D tags (L = 2, as HigherHRNet's flip test stacks them): each preset's decode with L = 1 and L = 2 on
+    the same scene, and the baselines that take 2-D tags (the OMZ decoder reads one tag dimension)."""
+    rows = []
+    for preset in ("higherhrnet", "mmpose", "omz"):
+        dec = hrdecode.Decoder(preset)
+        for people in TABLE2_PEOPLE:
+            h1, t1 = preset_inputs(preset, TABLE2_SIZE, people)
+            h2, t2 = preset_inputs(preset, TABLE2_SIZE, people, tag_dim=2)
+            l1 = measure_fast(lambda: dec(h1, t1), mode)
+            l2 = measure_fast(lambda: dec(h2, t2), mode, metrics=native_stages)
+            row: Dict[str, Any] = dict(preset=preset, people=people, l1=l1.summary(), l2=l2.summary(),
+                                       people_found=int(l2.metrics["people"]))
+            b = next((b for b in BASELINES if b.preset == preset and preset != "omz"), None)
+            if b is not None and b.available()[0]:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    row["baseline"] = compare(b, people, mode, tag_dim=2)
+                row["baseline_name"] = b.name
+            rows.append(row)
     return rows
 
 
@@ -395,7 +418,7 @@ def yes_no(b: bool) -> str:
 
 
 def render(facts: Mapping[str, Any], mode: Mode, t1: List[Dict[str, Any]], t2: List[Dict[str, Any]],
-           t3: List[Dict[str, Any]]) -> str:
+           t3: List[Dict[str, Any]], t4: List[Dict[str, Any]]) -> str:
     out: List[str] = []
     w = out.append
     w("## Performance\n")
@@ -490,7 +513,25 @@ def render(facts: Mapping[str, Any], mode: Mode, t1: List[Dict[str, Any]], t2: L
              f"{r['speedup_vs_1_thread']:.2f}x", f"{r['batch']['iqr_pct']:.0f}", r["batch"]["repeats"],
              yes_no(r["identical_across_threads"])] for r in t3]
     w(md_table(["preset", "num_threads", "batch ms", "images/s", "vs 1 thread", "IQR %", "repeats",
-                "identical"], rows))
+                "identical"], rows) + "\n")
+
+    # ---- Table 4
+    w(f"### 2-D tags (flip test), 17x{TABLE2_SIZE}x{TABLE2_SIZE}, one image\n")
+    w("HigherHRNet's flip test stacks the tags of the image and of its mirror image: tags (K,H,W,2). The same "
+      "scenes rendered with `tag_dim=2` (a person's second tag close to its first; the background of each "
+      "dimension its own smooth random field, so fewer pixels match a person's tag in both dimensions and "
+      "more refine searches end below the hot tiles). `L=1 ms` and `L=2 ms`: the preset with the default "
+      "`num_threads` on the L=1 and L=2 scene. The baselines that take 2-D tags are timed on the L=2 scene "
+      "(the OMZ decoder reads one tag dimension: not applicable); `identical` as in the speedup table.\n")
+    rows = []
+    for r in t4:
+        b = r.get("baseline")
+        rows.append([f"`{r['preset']}`", r["people"], r["people_found"], ms(r["l1"]["median_ms"]),
+                     ms(r["l2"]["median_ms"]), ms(r["l2"]["metrics"]["refine_ms"]),
+                     ms(b["baseline"]["median_ms"]) if b else "n/a", f"{b['speedup']:.0f}x" if b else "n/a",
+                     yes_no(b["keypoints_identical"]) if b else "n/a"])
+    w(md_table(["preset", "people in scene", "people found (L=2)", "L=1 ms", "L=2 ms", "L=2 refine ms",
+                "baseline ms (L=2)", "speedup (L=2)", "identical"], rows))
     return "\n".join(out)
 
 
@@ -516,10 +557,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             preset_inputs(preset, TABLE2_SIZE, people)
     for preset in ("higherhrnet", "mmpose", "omz"):
         batch(preset, BATCH_N, BATCH_SIZE, BATCH_PEOPLE)
+        for people in TABLE2_PEOPLE:
+            preset_inputs(preset, TABLE2_SIZE, people, tag_dim=2)
 
     t1 = table1(mode)
     t2 = table2(mode)
     t3 = table3(mode)
+    t4 = table4(mode)
     ok_mmpose, _ = oracles.mmpose_available()
     if ok_mmpose:
         import torch
@@ -532,18 +576,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         facts["warning"] = ("hrdecode's native module was replaced on disk during this run; the numbers are "
                             "from the build loaded at start. Rerun to measure the new build.")
 
-    text = render(facts, mode, t1, t2, t3)
+    text = render(facts, mode, t1, t2, t3, t4)
     print(text)
     print(f"\n_Report measured in {elapsed:.0f} s._")
     if args.json:
         payload = dict(machine=facts, mode=asdict(mode), elapsed_s=elapsed,
                        scenes=dict(table1=[scene_params(s, p) for s in TABLE1_SIZES for p in TABLE1_PEOPLE],
                                    table2=[scene_params(TABLE2_SIZE, p) for p in TABLE2_PEOPLE],
-                                   table3=dict(n=BATCH_N, **scene_params(BATCH_SIZE, BATCH_PEOPLE))),
-                       table1=t1, table2=t2, table3=t3)
+                                   table3=dict(n=BATCH_N, **scene_params(BATCH_SIZE, BATCH_PEOPLE)),
+                                   table4=[scene_params(TABLE2_SIZE, p, tag_dim=2) for p in TABLE2_PEOPLE]),
+                       table1=t1, table2=t2, table3=t3, table4=t4)
         args.json.write_text(json.dumps(payload, indent=2, default=float) + "\n", encoding="utf-8")
     identical = all(s["keypoints_identical"] for r in t2 if r["available"] for s in r["scenes"])
     identical &= all(r["identical_across_threads"] for r in t3)
+    identical &= all(r["baseline"]["keypoints_identical"] for r in t4 if "baseline" in r)
     return 0 if identical else 1
 
 

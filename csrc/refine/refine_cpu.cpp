@@ -96,20 +96,26 @@ inline bool scores4_l1(const float* hp, const float* tp, float p, float best, fl
   return _mm_movemask_ps(_mm_cmpge_ps(score, _mm_set1_ps(best))) != 0;  // NaN compares false, as below
 }
 
-// One full 4x4 tile, L = 1, hp/tp at its first pixel, flat index i0. The pixels that take part are those
-// with a finite heat and a score that is not NaN (as in scan_row). Only the tile's greatest such score can
-// change the best, and of the pixels holding it only the first in raster order (flat indices grow with the
-// lane number): so the maximum is found first and one pixel is compared with the best, which ends as it
-// would after visiting the 16 pixels in raster order.
-template <Variant V, bool ABS>
-inline void scan_tile4_l1(const float* hp, const float* tp, int W, float p, int32_t i0, float& best,
-                          int32_t& best_idx, float& best_heat) {
-  const __m128 pv = _mm_set1_ps(p), bv = _mm_set1_ps(best);
+// One full 4x4 tile, L = LC (1 or 2: tp then holds (dim 0, dim 1) pairs), hp/tp at its first pixel, flat
+// index i0. The pixels that take part are those with a finite heat and a score that is not NaN (as in
+// scan_row). Only the tile's greatest such score can change the best, and of the pixels holding it only
+// the first in raster order (flat indices grow with the lane number): so the maximum is found first and one
+// pixel is compared with the best, which ends as it would after visiting the 16 pixels in raster order.
+template <Variant V, bool ABS, int LC = 1>
+inline void scan_tile4(const float* hp, const float* tp, int W, const float* p, int32_t i0, float& best,
+                       int32_t& best_idx, float& best_heat) {
+  const __m128 pv = _mm_set1_ps(p[0]), pv1 = _mm_set1_ps(p[LC - 1]), bv = _mm_set1_ps(best);
   __m128 h[4], sc[4];
   unsigned ge = 0;
   for (int r = 0; r < 4; ++r) {
     h[r] = load_heat4<ABS>(hp + r * W);
-    sc[r] = score4_l1<V>(h[r], _mm_loadu_ps(tp + r * W), pv);
+    if (LC == 1) {
+      sc[r] = score4_l1<V>(h[r], _mm_loadu_ps(tp + r * W), pv);
+    } else {
+      __m128 t0, t1;
+      load_pairs4(tp + int64_t(r) * W * 2, t0, t1);
+      sc[r] = score4_l2<V>(h[r], t0, t1, pv, pv1);
+    }
     ge |= unsigned(_mm_movemask_ps(_mm_cmpge_ps(sc[r], bv)));  // NaN compares false
   }
   if (!ge) return;  // the common case once a good best is known
@@ -706,8 +712,8 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
         m &= m - 1;
         const int32_t off = sum.ooff[i + j];
         if (!refine_better(b[j], off & ~kPartial, best, best_idx)) continue;
-        if (LC == 1 && g.T == 4 && !(off & kPartial)) {
-          scan_tile4_l1<V, ABS>(heat + off, tags + off, W, p[0], off, best, best_idx, best_heat);
+        if (g.T == 4 && !(off & kPartial)) {
+          scan_tile4<V, ABS, LC>(heat + off, tags + int64_t(off) * LC, W, p, off, best, best_idx, best_heat);
           pixels += 16;
           best_bucket = heat_bucket(best);
         } else {
