@@ -15,14 +15,19 @@
 
 namespace hrd {
 
+// NumPy's pairwise order below 8 elements: a plain loop from 0. Not recursive, so it inlines into hot loops
+// (with n known at compile time the loop unrolls), which the recursive pairwise_reduce does not.
+template <typename T, typename F>
+HRD_INLINE T plain_reduce(int64_t lo, int64_t n, const F& f) {
+  T res = T(0);
+  for (int64_t i = 0; i < n; ++i) res += f(lo + i);
+  return res;
+}
+
 // Sum of f(lo..lo+n-1) in NumPy's pairwise order. f returns T.
 template <typename T, typename F>
 HRD_INLINE T pairwise_reduce(int64_t lo, int64_t n, const F& f) {
-  if (n < 8) {
-    T res = T(0);
-    for (int64_t i = 0; i < n; ++i) res += f(lo + i);
-    return res;
-  }
+  if (n < 8) return plain_reduce<T>(lo, n, f);
   if (n <= 128) {
     T r[8];
     for (int j = 0; j < 8; ++j) r[j] = f(lo + j);
@@ -44,25 +49,14 @@ HRD_INLINE T pairwise_sum(const T* a, int64_t n, int64_t stride) {
 }
 
 // sum_l (T(t_l) - T(q_l))^2 in pairwise order: np.linalg.norm(..., axis=<contiguous L axis>) before the sqrt.
+// (Tag lengths are almost always below 8: that case goes straight to the inlinable plain loop.)
 template <typename T>
 HRD_INLINE T pairwise_sum_sq(const float* t, const float* q, int64_t n) {
-  return pairwise_reduce<T>(0, n, [&](int64_t i) {
+  auto sq = [&](int64_t i) {
     const T d = T(t[i]) - T(q[i]);
     return d * d;
-  });
-}
-
-// pairwise_sum_sq for a length N < 8 known at compile time: the same plain loop from 0 as pairwise_reduce's
-// n < 8 case, without the recursive function (which compilers do not inline into the refine scan's loops).
-template <typename T, int N>
-HRD_INLINE T small_sum_sq(const float* t, const float* q) {
-  static_assert(N > 0 && N < 8, "pairwise_reduce adds lengths below 8 in a plain loop");
-  T res = T(0);
-  for (int i = 0; i < N; ++i) {
-    const T d = T(t[i]) - T(q[i]);
-    res += d * d;
-  }
-  return res;
+  };
+  return n < 8 ? plain_reduce<T>(0, n, sq) : pairwise_reduce<T>(0, n, sq);
 }
 
 template <typename T>

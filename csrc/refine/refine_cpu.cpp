@@ -542,6 +542,15 @@ void tile_summaries_hw(const float* heat, int H, int W, int L, TileGrid g, bool 
 namespace {
 
 #if defined(__SSE2__)
+// Of tiles t..t+3: those that are cold (reversed heat bucket above cut_rb, in lim) and whose hottest heat
+// reaches the best (b), as a mask. h: their hmax.
+inline __m128 cold_reaching4(const TileSummary& sum, int t, __m128 h, __m128 b, __m128i lim) {
+  const __m128i rb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sum.rbkt + t));
+  return _mm_and_ps(_mm_cmpge_ps(h, b), _mm_castsi128_ps(_mm_cmpgt_epi32(rb, lim)));
+}
+#endif
+
+#if defined(__SSE2__)
 // The cold tiles of a search whose best stays below the hot buckets (4x4 tiles, L = 1). Such a search meets
 // many tiles, so it goes best first: the bounds of all cold tiles whose heat reaches the best (their tag
 // ranges read here, four tiles at a time), the tile with the greatest bound scanned first, then, in raster
@@ -575,8 +584,7 @@ void cold_pass_t4_l1(const float* tags, int H, int W, float p, TileGrid g, const
       for (; tx + 4 <= full_tx; tx += 4) {
         const int t = ty * g.TX + tx;
         const __m128 h = _mm_loadu_ps(sum.hmax + t);
-        const __m128i rb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sum.rbkt + t));
-        const __m128 cand = _mm_and_ps(_mm_cmpge_ps(h, b0), _mm_castsi128_ps(_mm_cmpgt_epi32(rb, lim)));
+        const __m128 cand = cold_reaching4(sum, t, h, b0, lim);
         if (!_mm_movemask_ps(cand)) {
           _mm_storeu_ps(cb + t, vnan);
           continue;
@@ -761,12 +769,11 @@ RefineHit search_impl(const float* heat, const float* tags, int H, int W, int L,
         const __m128 pv = _mm_set1_ps(p[0]), pv1 = _mm_set1_ps(p[1]);
         const __m128i lim = _mm_set1_epi32(int(kBuckets - 1 - cut));
         for (; t + 4 <= NT; t += 4) {
-          const __m128 h = _mm_loadu_ps(sum.hmax + t);
-          const __m128i rb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sum.rbkt + t));
-          const __m128 cand = _mm_and_ps(_mm_cmpge_ps(h, _mm_set1_ps(best)), _mm_castsi128_ps(_mm_cmpgt_epi32(rb, lim)));
+          const __m128 bv = _mm_set1_ps(best);
+          const __m128 cand = cold_reaching4(sum, t, _mm_loadu_ps(sum.hmax + t), bv, lim);
           if (!_mm_movemask_ps(cand)) continue;
           const __m128 bound = bound4<V, 2>(sum.hmax + t, sum.clo + 2 * t, sum.chi + 2 * t, pv, pv1);
-          unsigned m = unsigned(_mm_movemask_ps(_mm_and_ps(cand, _mm_cmpge_ps(bound, _mm_set1_ps(best)))));
+          unsigned m = unsigned(_mm_movemask_ps(_mm_and_ps(cand, _mm_cmpge_ps(bound, bv))));
           if (!m) continue;
           alignas(16) float b[4];
           _mm_store_ps(b, bound);

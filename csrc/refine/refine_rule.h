@@ -110,10 +110,7 @@ HRD_INLINE float trunc_int32_f(float v) {
 template <Variant V, int LC>
 HRD_INLINE float refine_penalty_t(const float* t, const float* p, int L) {
   const int n = LC > 0 ? LC : L;
-  if (V == Variant::HigherHRNet) {
-    if (LC > 0 && LC < 8) return round_half_even(sqrtf(small_sum_sq<float, (LC > 0 && LC < 8 ? LC : 1)>(t, p)));
-    return round_half_even(sqrtf(pairwise_sum_sq<float>(t, p, n)));
-  }
+  if (V == Variant::HigherHRNet) return round_half_even(sqrtf(pairwise_sum_sq<float>(t, p, n)));
   if (V == Variant::MMPose) return round_half_even(sqrtf(sq_sequential(t, p, n))) * 100.0f;
   return trunc_int32_f(fabsf(t[0] - p[0]) + 0.5f);
 }
